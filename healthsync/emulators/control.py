@@ -53,8 +53,15 @@ def control_routes(state: EmulatorState) -> list[Route]:
                     return JSONResponse(state.upload(user, str(body.pop("kind")), **body))
                 if action == "update":
                     fields = body.pop("fields", {})
-                    return JSONResponse(state.update(user, str(body.pop("kind")), body.pop("id", None),
-                                                     body.pop("day", None), **{**body, **fields}))
+                    return JSONResponse(
+                        state.update(
+                            user,
+                            str(body.pop("kind")),
+                            body.pop("id", None),
+                            body.pop("day", None),
+                            **{**body, **fields},
+                        )
+                    )
                 return JSONResponse(state.delete(user, str(body["kind"]), body["id"]))
             except KeyError as exc:
                 return _err(f"not found or missing field: {exc}", 404)

@@ -188,12 +188,19 @@ class OAuthServer:
             ):
                 access = old_access
             else:
-                access = AccessToken(self._token(), entry.user_id, entry.scopes, client_id,
-                                     now + self.quirks.access_ttl)
+                access = AccessToken(
+                    self._token(), entry.user_id, entry.scopes, client_id, now + self.quirks.access_ttl
+                )
                 self.access[access.token] = access
             ttl = self.quirks.refresh_ttl
-            new = RefreshToken(self._token(), entry.user_id, entry.scopes, client_id, access.token,
-                               now + ttl if ttl else None)
+            new = RefreshToken(
+                self._token(),
+                entry.user_id,
+                entry.scopes,
+                client_id,
+                access.token,
+                now + ttl if ttl else None,
+            )
             self.refresh[new.token] = new
             if not entry.dead:
                 entry.dead = True
@@ -296,7 +303,9 @@ async def authorize_endpoint(
     username = params.get("username", "")
     user_id = next((uid for name, uid in users if username in (name, uid)), None)
     if user_id is None:
-        return consent_page(title, request.url.path, params, users, requested, error="Unknown user", status=400)
+        return consent_page(
+            title, request.url.path, params, users, requested, error="Unknown user", status=400
+        )
     granted = tuple(s for s in requested if s in granted_raw) if granted_present else requested
     code = server.issue_code(client_id, redirect_uri, user_id, granted)
     out = {**base, "code": code}

@@ -21,25 +21,51 @@ from .ratelimit import FixedWindow, RateLimiter
 from .state import EmulatorState
 from .world import Record, World, iso_utc, stable_id
 
-SCOPES = ("read", "read_all", "profile:read_all", "profile:write", "activity:read", "activity:read_all",
-          "activity:write")
+SCOPES = (
+    "read",
+    "read_all",
+    "profile:read_all",
+    "profile:write",
+    "activity:read",
+    "activity:read_all",
+    "activity:write",
+)
 QUIRKS = OAuthQuirks(
-    slug="strava", access_ttl=21600, code_ttl=600, scope_sep=",", known_scopes=SCOPES, default_scopes=("read",),
-    refresh_mode="rotate", reuse_access_if_left=3600, scope_in_redirect=True,
+    slug="strava",
+    access_ttl=21600,
+    code_ttl=600,
+    scope_sep=",",
+    known_scopes=SCOPES,
+    default_scopes=("read",),
+    refresh_mode="rotate",
+    reuse_access_if_left=3600,
+    scope_in_redirect=True,
 )
 # neutral sport -> (type, sport_type)
 SPORT_TYPES = {
-    "run": ("Run", "Run"), "ride": ("Ride", "Ride"), "walk": ("Walk", "Walk"), "swim": ("Swim", "Swim"),
-    "hike": ("Hike", "Hike"), "strength": ("WeightTraining", "WeightTraining"), "yoga": ("Yoga", "Yoga"),
+    "run": ("Run", "Run"),
+    "ride": ("Ride", "Ride"),
+    "walk": ("Walk", "Walk"),
+    "swim": ("Swim", "Swim"),
+    "hike": ("Hike", "Hike"),
+    "strength": ("WeightTraining", "WeightTraining"),
+    "yoga": ("Yoga", "Yoga"),
 }
-COUNTRY = {"Europe/Stockholm": "Sweden", "America/Los_Angeles": "United States", "Europe/London": "United Kingdom",
-           "Asia/Tokyo": "Japan", "America/New_York": "United States", "Europe/Berlin": "Germany",
-           "Australia/Sydney": "Australia"}
+COUNTRY = {
+    "Europe/Stockholm": "Sweden",
+    "America/Los_Angeles": "United States",
+    "Europe/London": "United Kingdom",
+    "Asia/Tokyo": "Japan",
+    "America/New_York": "United States",
+    "Europe/Berlin": "Germany",
+    "Australia/Sydney": "Australia",
+}
 
 
 def fault(message: str, resource: str, field: str, code: str, status: int) -> JSONResponse:
-    return JSONResponse({"message": message, "errors": [{"resource": resource, "field": field, "code": code}]},
-                        status)
+    return JSONResponse(
+        {"message": message, "errors": [{"resource": resource, "field": field, "code": code}]}, status
+    )
 
 
 def bad_request(resource: str, field: str, code: str = "invalid") -> JSONResponse:
@@ -79,33 +105,67 @@ class StravaState(EmulatorState):
         out: dict[str, Any] = {
             "resource_state": 2,
             "athlete": {"id": self.athlete_id(rec.user), "resource_state": 1},
-            "name": d["name"], "distance": float(d["distance"]), "moving_time": moving,
-            "elapsed_time": int(d["duration"]), "total_elevation_gain": float(d["elevation"]),
-            "type": kind, "sport_type": sport_type, "workout_type": None, "id": rec.id,
-            "external_id": f"emulator_{rec.id}.fit", "upload_id": rec.id * 7, "upload_id_str": str(rec.id * 7),
+            "name": d["name"],
+            "distance": float(d["distance"]),
+            "moving_time": moving,
+            "elapsed_time": int(d["duration"]),
+            "total_elevation_gain": float(d["elevation"]),
+            "type": kind,
+            "sport_type": sport_type,
+            "workout_type": None,
+            "id": rec.id,
+            "external_id": f"emulator_{rec.id}.fit",
+            "upload_id": rec.id * 7,
+            "upload_id_str": str(rec.id * 7),
             "start_date": iso_utc(d["start"]),
             "start_date_local": iso_utc(d["start"] + offset),
-            "timezone": label, "utc_offset": float(offset),
-            "start_latlng": [lat, lng] if outdoor else [], "end_latlng": [lat, lng] if outdoor else [],
-            "location_city": None, "location_state": None, "location_country": COUNTRY.get(u.tz, ""),
-            "achievement_count": 0, "kudos_count": r.randint(0, 12), "comment_count": 0, "athlete_count": 1,
-            "photo_count": 0, "map": {"id": f"a{rec.id}", "summary_polyline": "", "resource_state": 2},
-            "device_name": "Garmin Forerunner 265", "trainer": not outdoor, "commute": False,
-            "manual": False, "private": bool(d.get("private")),
+            "timezone": label,
+            "utc_offset": float(offset),
+            "start_latlng": [lat, lng] if outdoor else [],
+            "end_latlng": [lat, lng] if outdoor else [],
+            "location_city": None,
+            "location_state": None,
+            "location_country": COUNTRY.get(u.tz, ""),
+            "achievement_count": 0,
+            "kudos_count": r.randint(0, 12),
+            "comment_count": 0,
+            "athlete_count": 1,
+            "photo_count": 0,
+            "map": {"id": f"a{rec.id}", "summary_polyline": "", "resource_state": 2},
+            "device_name": "Garmin Forerunner 265",
+            "trainer": not outdoor,
+            "commute": False,
+            "manual": False,
+            "private": bool(d.get("private")),
             "visibility": "only_me" if d.get("private") else "everyone",
-            "flagged": False, "gear_id": None, "from_accepted_tag": False,
-            "average_speed": speed, "max_speed": round(speed * 1.6, 3),
-            "has_heartrate": True, "average_heartrate": float(d["avg_hr"]), "max_heartrate": float(d["max_hr"]),
-            "heartrate_opt_out": False, "display_hide_heartrate_option": True,
-            "elev_high": round(20 + float(d["elevation"]), 1), "elev_low": 20.0,
-            "pr_count": 0, "total_photo_count": 0, "has_kudoed": False,
+            "flagged": False,
+            "gear_id": None,
+            "from_accepted_tag": False,
+            "average_speed": speed,
+            "max_speed": round(speed * 1.6, 3),
+            "has_heartrate": True,
+            "average_heartrate": float(d["avg_hr"]),
+            "max_heartrate": float(d["max_hr"]),
+            "heartrate_opt_out": False,
+            "display_hide_heartrate_option": True,
+            "elev_high": round(20 + float(d["elevation"]), 1),
+            "elev_low": 20.0,
+            "pr_count": 0,
+            "total_photo_count": 0,
+            "has_kudoed": False,
             "suffer_score": int(d["duration"] / 60 * (d["avg_hr"] / 150)),
         }
         if d["sport"] == "ride":
             watts = round(d["calories"] * 4.184 * 0.24 * 1000 / moving / 4.184, 1)
-            out.update({"average_watts": watts, "weighted_average_watts": int(watts * 1.08),
-                        "kilojoules": round(watts * moving / 1000, 1), "device_watts": False,
-                        "average_cadence": 82.5})
+            out.update(
+                {
+                    "average_watts": watts,
+                    "weighted_average_watts": int(watts * 1.08),
+                    "kilojoules": round(watts * moving / 1000, 1),
+                    "device_watts": False,
+                    "average_cadence": 82.5,
+                }
+            )
         elif d["sport"] in ("run", "walk", "hike"):
             out["average_cadence"] = 84.0 if d["sport"] == "run" else 55.0
         return out
@@ -113,33 +173,63 @@ class StravaState(EmulatorState):
     def detailed(self, rec: Record) -> dict[str, Any]:
         out = self.summary(rec)
         d = rec.data
-        out.update({
-            "resource_state": 3, "description": "", "calories": float(d["calories"]),
-            "segment_efforts": [], "splits_metric": [], "laps": [], "gear": None, "partner_brand_tag": None,
-            "photos": {"primary": None, "count": 0}, "highlighted_kudosers": [], "hide_from_home": False,
-            "embed_token": f"{rec.id:x}", "segment_leaderboard_opt_out": False, "leaderboard_opt_out": False,
-        })
+        out.update(
+            {
+                "resource_state": 3,
+                "description": "",
+                "calories": float(d["calories"]),
+                "segment_efforts": [],
+                "splits_metric": [],
+                "laps": [],
+                "gear": None,
+                "partner_brand_tag": None,
+                "photos": {"primary": None, "count": 0},
+                "highlighted_kudosers": [],
+                "hide_from_home": False,
+                "embed_token": f"{rec.id:x}",
+                "segment_leaderboard_opt_out": False,
+                "leaderboard_opt_out": False,
+            }
+        )
         out["map"] = {"id": f"a{rec.id}", "polyline": "", "resource_state": 3, "summary_polyline": ""}
         if d["distance"] > 0:
             km, rest = divmod(d["distance"], 1000.0)
             per_km = d["moving_time"] / max(d["distance"] / 1000, 0.001)
             splits = [(1000.0, per_km)] * int(km) + ([(rest, per_km * rest / 1000)] if rest > 1 else [])
             out["splits_metric"] = [
-                {"distance": round(dist, 1), "elapsed_time": int(t), "elevation_difference": 0.0,
-                 "moving_time": int(t), "split": i + 1, "average_speed": round(dist / max(t, 1), 2),
-                 "average_heartrate": float(d["avg_hr"]), "pace_zone": 0}
+                {
+                    "distance": round(dist, 1),
+                    "elapsed_time": int(t),
+                    "elevation_difference": 0.0,
+                    "moving_time": int(t),
+                    "split": i + 1,
+                    "average_speed": round(dist / max(t, 1), 2),
+                    "average_heartrate": float(d["avg_hr"]),
+                    "pace_zone": 0,
+                }
                 for i, (dist, t) in enumerate(splits)
             ]
-        out["laps"] = [{
-            "id": rec.id + 1, "resource_state": 2, "name": "Lap 1",
-            "activity": {"id": rec.id, "resource_state": 1},
-            "athlete": {"id": self.athlete_id(rec.user), "resource_state": 1},
-            "elapsed_time": int(d["duration"]), "moving_time": int(d["moving_time"]),
-            "start_date": out["start_date"], "start_date_local": out["start_date_local"],
-            "distance": float(d["distance"]), "start_index": 0, "end_index": int(d["duration"]),
-            "total_elevation_gain": float(d["elevation"]), "average_speed": out["average_speed"],
-            "max_speed": out["max_speed"], "lap_index": 1, "split": 1,
-        }]
+        out["laps"] = [
+            {
+                "id": rec.id + 1,
+                "resource_state": 2,
+                "name": "Lap 1",
+                "activity": {"id": rec.id, "resource_state": 1},
+                "athlete": {"id": self.athlete_id(rec.user), "resource_state": 1},
+                "elapsed_time": int(d["duration"]),
+                "moving_time": int(d["moving_time"]),
+                "start_date": out["start_date"],
+                "start_date_local": out["start_date_local"],
+                "distance": float(d["distance"]),
+                "start_index": 0,
+                "end_index": int(d["duration"]),
+                "total_elevation_gain": float(d["elevation"]),
+                "average_speed": out["average_speed"],
+                "max_speed": out["max_speed"],
+                "lap_index": 1,
+                "split": 1,
+            }
+        ]
         return out
 
     def render(self, rec: Record, now: float) -> dict[str, Any]:
@@ -148,23 +238,49 @@ class StravaState(EmulatorState):
     def athlete(self, user_index: int, detailed: bool) -> dict[str, Any]:
         u = self.world.users[user_index]
         out: dict[str, Any] = {
-            "id": int(u.partner_user_id), "username": u.username, "resource_state": 3 if detailed else 2,
-            "firstname": u.firstname, "lastname": u.lastname, "bio": "", "city": u.tz.split("/")[-1],
-            "state": "", "country": COUNTRY.get(u.tz, ""), "sex": "M" if u.profile.sex == "male" else "F",
-            "premium": False, "summit": False, "created_at": iso_utc(u.created_at),
-            "updated_at": iso_utc(self.world.origin), "badge_type_id": 0, "weight": float(u.profile.weight_kg),
-            "profile_medium": "avatar/athlete/medium.png", "profile": "avatar/athlete/large.png",
-            "friend": None, "follower": None,
+            "id": int(u.partner_user_id),
+            "username": u.username,
+            "resource_state": 3 if detailed else 2,
+            "firstname": u.firstname,
+            "lastname": u.lastname,
+            "bio": "",
+            "city": u.tz.split("/")[-1],
+            "state": "",
+            "country": COUNTRY.get(u.tz, ""),
+            "sex": "M" if u.profile.sex == "male" else "F",
+            "premium": False,
+            "summit": False,
+            "created_at": iso_utc(u.created_at),
+            "updated_at": iso_utc(self.world.origin),
+            "badge_type_id": 0,
+            "weight": float(u.profile.weight_kg),
+            "profile_medium": "avatar/athlete/medium.png",
+            "profile": "avatar/athlete/large.png",
+            "friend": None,
+            "follower": None,
         }
         if detailed:
-            out.update({"follower_count": 3, "friend_count": 5, "mutual_friend_count": 0, "athlete_type": 0,
-                        "date_preference": "%m/%d/%Y", "measurement_preference": "meters", "clubs": [],
-                        "ftp": None, "bikes": [], "shoes": []})
+            out.update(
+                {
+                    "follower_count": 3,
+                    "friend_count": 5,
+                    "mutual_friend_count": 0,
+                    "athlete_type": 0,
+                    "date_preference": "%m/%d/%Y",
+                    "measurement_preference": "meters",
+                    "clubs": [],
+                    "ftp": None,
+                    "bikes": [],
+                    "shoes": [],
+                }
+            )
         return out
 
     def truth(self, user: str) -> dict[str, list[dict[str, Any]]]:
         u = self.user(user)
-        recs = sorted(self.world.records_for(u, ("workout",), self.clock.now()), key=lambda r: r.data["start"])
+        recs = sorted(
+            self.world.records_for(u, ("workout",), self.clock.now()), key=lambda r: r.data["start"]
+        )
         return {"activities": [self.summary(r) for r in recs], "athlete": [self.athlete(u.index, True)]}
 
 
@@ -179,17 +295,28 @@ def unknown_type(body: Any, rng: random.Random) -> bool:
 
 
 def create_app(
-    seed: int = 0, users: int = 3, clock: Clock | None = None, client_id: str = "demo-client",
-    client_secret: str = "demo-secret", page_size: int = 30,
+    seed: int = 0,
+    users: int = 3,
+    clock: Clock | None = None,
+    client_id: str = "demo-client",
+    client_secret: str = "demo-secret",
+    page_size: int = 30,
     limits: tuple[int, int, int, int] = (200, 2000, 100, 1000),
 ) -> Starlette:
     """``limits`` = (overall 15 min, overall daily, read 15 min, read daily)."""
     clock = clock or Clock()
-    world = World(seed, users, clock, lambda i: str(stable_id(seed, "strava", i, low=10_000_000, span=90_000_000)),
-                  lambda i: f"strava-user-{i + 1}")
+    world = World(
+        seed,
+        users,
+        clock,
+        lambda i: str(stable_id(seed, "strava", i, low=10_000_000, span=90_000_000)),
+        lambda i: f"strava-user-{i + 1}",
+    )
     limiter = RateLimiter(
-        FixedWindow("overall_15min", limits[0], 900), FixedWindow("overall_daily", limits[1], 86400),
-        FixedWindow("read_15min", limits[2], 900), FixedWindow("read_daily", limits[3], 86400),
+        FixedWindow("overall_15min", limits[0], 900),
+        FixedWindow("overall_daily", limits[1], 86400),
+        FixedWindow("read_15min", limits[2], 900),
+        FixedWindow("read_daily", limits[3], 86400),
     )
     state = StravaState(world, OAuthServer(QUIRKS, clock, client_id, client_secret), limiter, page_size)
     user_list = [(u.username, u.partner_user_id) for u in world.users]
@@ -240,15 +367,18 @@ def create_app(
                     return bad_request("Application", name)
         page = max(1, parsed.get("page") or 1)
         per_page = min(200, max(1, parsed.get("per_page") or state.page_size))
-        recs = [r for r in world.records_for(u, ("workout",), clock.now())
-                if "activity:read_all" in token.scopes or not r.data.get("private")]
+        recs = [
+            r
+            for r in world.records_for(u, ("workout",), clock.now())
+            if "activity:read_all" in token.scopes or not r.data.get("private")
+        ]
         if parsed.get("after") is not None:
             recs = [r for r in recs if r.data["start"] > parsed["after"]]  # type: ignore[operator]
         if parsed.get("before") is not None:
             recs = [r for r in recs if r.data["start"] < parsed["before"]]  # type: ignore[operator]
         ascending = parsed.get("after") is not None
         recs.sort(key=lambda r: (r.data["start"], r.id), reverse=not ascending)
-        chunk = recs[(page - 1) * per_page: page * per_page]
+        chunk = recs[(page - 1) * per_page : page * per_page]
         return JSONResponse([state.summary(r) for r in chunk])
 
     async def get_activity(request: Request, token: AccessToken, u: Any) -> Response:
@@ -256,15 +386,18 @@ def create_app(
             return fault("Authorization Error", "AccessToken", "activity:read_permission", "missing", 401)
         rid = to_int(request.path_params["id"])
         rec = world.find(u, "workout", rid or 0) if rid is not None else None
-        if rec is None or not rec.visible(clock.now()) or (
-            rec.data.get("private") and "activity:read_all" not in token.scopes
+        if (
+            rec is None
+            or not rec.visible(clock.now())
+            or (rec.data.get("private") and "activity:read_all" not in token.scopes)
         ):
             return fault("Record Not Found", "Activity", "id", "invalid", 404)
         return JSONResponse(state.detailed(rec))
 
     async def authorize(request: Request) -> Response:
-        return await authorize_endpoint(request, state.oauth, user_list, "Strava",
-                                        lambda f, c: bad_request("Application", f, c))
+        return await authorize_endpoint(
+            request, state.oauth, user_list, "Strava", lambda f, c: bad_request("Application", f, c)
+        )
 
     async def token(request: Request) -> Response:
         p = await params(request)
@@ -276,7 +409,9 @@ def create_app(
             elif grant_type == "refresh_token":
                 grant = state.oauth.use_refresh(p.get("refresh_token"), p["client_id"])
             else:
-                return bad_request("RefreshToken" if p.get("refresh_token") else "AuthorizationCode", "grant_type")
+                return bad_request(
+                    "RefreshToken" if p.get("refresh_token") else "AuthorizationCode", "grant_type"
+                )
         except OAuthError as err:
             if err.error == "invalid_client":
                 return bad_request("Application", "client_id")
@@ -285,9 +420,11 @@ def create_app(
             resource = "RefreshToken" if err.field == "refresh_token" else "AuthorizationCode"
             return bad_request(resource, err.field if err.field != "redirect_uri" else "code")
         body: dict[str, Any] = {
-            "token_type": "Bearer", "expires_at": int(grant.access.expires_at),
+            "token_type": "Bearer",
+            "expires_at": int(grant.access.expires_at),
             "expires_in": max(0, int(grant.access.expires_at - clock.now())),
-            "refresh_token": grant.refresh.token, "access_token": grant.access.token,
+            "refresh_token": grant.refresh.token,
+            "access_token": grant.access.token,
         }
         if p.get("grant_type") == "authorization_code":
             body["athlete"] = state.athlete(state.user(grant.access.user_id).index, False)
@@ -312,9 +449,14 @@ def create_app(
             Route(f"{prefix}/oauth/token", token, methods=["POST"]),
             Route(f"{prefix}/oauth/deauthorize", deauthorize, methods=["POST"]),
         ]
-    hooks = FaultHooks(api_prefixes=("/api/v3/athlete", "/api/v3/activities"), rate_limited=rate_limited,
-                       unknown_type=unknown_type)
-    app = Starlette(routes=routes, middleware=[Middleware(FaultMiddleware, faults=state.faults, hooks=hooks,
-                                                          stats=state.stats)])
+    hooks = FaultHooks(
+        api_prefixes=("/api/v3/athlete", "/api/v3/activities"),
+        rate_limited=rate_limited,
+        unknown_type=unknown_type,
+    )
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(FaultMiddleware, faults=state.faults, hooks=hooks, stats=state.stats)],
+    )
     app.state.emulator = state
     return app

@@ -13,7 +13,7 @@ import hashlib
 import random
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,16 +23,26 @@ from .clock import Clock
 KINDS = ("workout", "weight", "bp", "sleep", "daily")
 SPORTS = ("run", "ride", "walk", "swim", "hike", "strength", "yoga")
 TIMEZONES = (
-    "Europe/Stockholm", "America/Los_Angeles", "Europe/London", "Asia/Tokyo",
-    "America/New_York", "Europe/Berlin", "Australia/Sydney",
+    "Europe/Stockholm",
+    "America/Los_Angeles",
+    "Europe/London",
+    "Asia/Tokyo",
+    "America/New_York",
+    "Europe/Berlin",
+    "Australia/Sydney",
 )
 FIRST_NAMES = ("Alva", "Ben", "Chloe", "Dev", "Elin", "Farid", "Greta", "Hiro", "Ines", "Jonas")
 LAST_NAMES = ("Berg", "Carter", "Dubois", "Eriksen", "Fischer", "Garcia", "Hansen", "Ito", "Jensen", "Khan")
 SYNC_INTERVAL = 3600  # devices sync hourly
 # sport -> (speed m/s or None, kcal per minute, elevation per km)
 SPORT_TRAITS: dict[str, tuple[float | None, float, float]] = {
-    "run": (2.9, 11.0, 8.0), "ride": (7.0, 9.0, 10.0), "walk": (1.4, 4.5, 4.0), "swim": (0.8, 9.5, 0.0),
-    "hike": (1.2, 7.0, 40.0), "strength": (None, 6.0, 0.0), "yoga": (None, 3.5, 0.0),
+    "run": (2.9, 11.0, 8.0),
+    "ride": (7.0, 9.0, 10.0),
+    "walk": (1.4, 4.5, 4.0),
+    "swim": (0.8, 9.5, 0.0),
+    "hike": (1.2, 7.0, 40.0),
+    "strength": (None, 6.0, 0.0),
+    "yoga": (None, 3.5, 0.0),
 }
 
 
@@ -82,12 +92,12 @@ class Record:
     """One neutral record.
 
     Neutral ``data`` fields per kind:
-      workout: sport, name, start (epoch), duration, moving_time, distance (m), elevation (m), calories (kcal),
-               avg_hr, max_hr, steps, private (bool), intensity (easy|moderate|hard)
+      workout: sport, name, start (epoch), duration, moving_time, distance (m), elevation (m),
+               calories (kcal), avg_hr, max_hr, steps, private (bool), intensity (easy|moderate|hard)
       weight:  at (epoch), weight_kg, fat_ratio (%), fat_mass_kg
       bp:      at (epoch), systolic, diastolic, pulse
-      sleep:   start, end (epochs), deep, light, rem, awake (s), wakeup_count, avg_hr, min_hr, max_hr, avg_hrv,
-               latency (s), efficiency (%)
+      sleep:   start, end (epochs), deep, light, rem, awake (s), wakeup_count, avg_hr, min_hr, max_hr,
+               avg_hrv, latency (s), efficiency (%)
       daily:   day (YYYY-MM-DD), steps, distance, active_calories, total_calories, elevation, soft, moderate,
                intense (s), hr_average, hr_min, hr_max   -- totals for the full day; they grow during the day
     """
@@ -165,9 +175,15 @@ class World:
             sex=sex,
         )
         return User(
-            index=i, username=username, partner_user_id=pid, tz=TIMEZONES[(self.seed + i) % len(TIMEZONES)],
-            firstname=r.choice(FIRST_NAMES), lastname=r.choice(LAST_NAMES), profile=profile,
-            sync_offset=r.randint(60, 3500), created_at=origin - r.randint(100, 900) * 86400,
+            index=i,
+            username=username,
+            partner_user_id=pid,
+            tz=TIMEZONES[(self.seed + i) % len(TIMEZONES)],
+            firstname=r.choice(FIRST_NAMES),
+            lastname=r.choice(LAST_NAMES),
+            profile=profile,
+            sync_offset=r.randint(60, 3500),
+            created_at=origin - r.randint(100, 900) * 86400,
         )
 
     def user(self, ref: str | int) -> User:
@@ -212,8 +228,12 @@ class World:
             self._add(Record("weight", rid("weight"), u.index, day, data, upload, upload, upload))
         if r.random() < p.bp_per_week / 7:
             at = start + r.uniform(7.0, 21.0) * 3600
-            data = {"at": int(at), "systolic": r.randint(108, 135), "diastolic": r.randint(66, 88),
-                    "pulse": p.resting_hr + r.randint(2, 15)}
+            data = {
+                "at": int(at),
+                "systolic": r.randint(108, 135),
+                "diastolic": r.randint(66, 88),
+                "pulse": p.resting_hr + r.randint(2, 15),
+            }
             upload = at + r.randint(20, 200)
             self._add(Record("bp", rid("bp"), u.index, day, data, upload, upload, upload))
         sleep = self.sleep_data(u, r, start)
@@ -223,7 +243,9 @@ class World:
         first = start + u.sync_offset
         self._add(Record("daily", rid("daily"), u.index, day, daily, first, first, first))
 
-    def workout_data(self, u: User, r: random.Random, begin: float, sport: str | None = None) -> dict[str, Any]:
+    def workout_data(
+        self, u: User, r: random.Random, begin: float, sport: str | None = None
+    ) -> dict[str, Any]:
         p = u.profile
         sport = sport or r.choice(p.sports)
         speed, kcal_min, elev_km = SPORT_TRAITS.get(sport, (None, 6.0, 0.0))
@@ -233,18 +255,35 @@ class World:
         intensity = r.choice(("easy", "moderate", "hard"))
         factor = {"easy": 0.85, "moderate": 1.0, "hard": 1.2}[intensity]
         avg_hr = int(p.resting_hr + (p.max_hr - p.resting_hr) * r.uniform(0.45, 0.75) * factor)
-        label = {"run": "Run", "ride": "Ride", "walk": "Walk", "swim": "Swim", "hike": "Hike",
-                 "strength": "Weight Training", "yoga": "Yoga"}[sport] if sport in SPORT_TRAITS else sport
+        label = (
+            {
+                "run": "Run",
+                "ride": "Ride",
+                "walk": "Walk",
+                "swim": "Swim",
+                "hike": "Hike",
+                "strength": "Weight Training",
+                "yoga": "Yoga",
+            }[sport]
+            if sport in SPORT_TRAITS
+            else sport
+        )
         part = datetime.fromtimestamp(begin, u.zone).hour
         when = "Morning" if part < 12 else "Afternoon" if part < 17 else "Evening"
         return {
-            "sport": sport, "name": f"{when} {label}", "start": int(begin), "duration": duration,
-            "moving_time": moving, "distance": distance,
+            "sport": sport,
+            "name": f"{when} {label}",
+            "start": int(begin),
+            "duration": duration,
+            "moving_time": moving,
+            "distance": distance,
             "elevation": round(distance / 1000 * elev_km * r.uniform(0.5, 1.5), 1),
             "calories": round(duration / 60 * kcal_min * factor * p.weight_kg / 70, 1),
-            "avg_hr": min(avg_hr, p.max_hr - 10), "max_hr": min(p.max_hr, avg_hr + r.randint(12, 30)),
+            "avg_hr": min(avg_hr, p.max_hr - 10),
+            "max_hr": min(p.max_hr, avg_hr + r.randint(12, 30)),
             "steps": int(distance / 0.9) if sport in ("run", "walk", "hike") else 0,
-            "private": r.random() < 0.1, "intensity": intensity,
+            "private": r.random() < 0.1,
+            "intensity": intensity,
         }
 
     def weight_data(self, u: User, r: random.Random, at: float, day: date) -> dict[str, Any]:
@@ -252,8 +291,12 @@ class World:
         drift = ((day.toordinal() % 60) - 30) / 60 * 1.2
         weight = round(p.weight_kg + drift + r.gauss(0, 0.35), 2)
         fat_ratio = round(p.fat_ratio + r.gauss(0, 0.4), 1)
-        return {"at": int(at), "weight_kg": weight, "fat_ratio": fat_ratio,
-                "fat_mass_kg": round(weight * fat_ratio / 100, 2)}
+        return {
+            "at": int(at),
+            "weight_kg": weight,
+            "fat_ratio": fat_ratio,
+            "fat_mass_kg": round(weight * fat_ratio / 100, 2),
+        }
 
     def sleep_data(self, u: User, r: random.Random, day_start: float) -> dict[str, Any]:
         """The night that ends on the morning of ``day``."""
@@ -264,14 +307,24 @@ class World:
         asleep = in_bed - awake
         deep, rem = int(asleep * r.uniform(0.13, 0.22)), int(asleep * r.uniform(0.18, 0.26))
         return {
-            "start": int(bed), "end": int(bed + in_bed), "deep": deep, "rem": rem, "light": asleep - deep - rem,
-            "awake": awake, "wakeup_count": r.randint(0, 5), "avg_hr": p.resting_hr + r.randint(-2, 5),
-            "min_hr": p.resting_hr - r.randint(2, 8), "max_hr": p.resting_hr + r.randint(15, 30),
-            "avg_hrv": r.randint(25, 90), "latency": r.randint(240, 1500),
+            "start": int(bed),
+            "end": int(bed + in_bed),
+            "deep": deep,
+            "rem": rem,
+            "light": asleep - deep - rem,
+            "awake": awake,
+            "wakeup_count": r.randint(0, 5),
+            "avg_hr": p.resting_hr + r.randint(-2, 5),
+            "min_hr": p.resting_hr - r.randint(2, 8),
+            "max_hr": p.resting_hr + r.randint(15, 30),
+            "avg_hrv": r.randint(25, 90),
+            "latency": r.randint(240, 1500),
             "efficiency": int(round(100 * asleep / in_bed)),
         }
 
-    def daily_data(self, u: User, r: random.Random, day: date, workouts: list[dict[str, Any]]) -> dict[str, Any]:
+    def daily_data(
+        self, u: User, r: random.Random, day: date, workouts: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         p = u.profile
         steps = max(300, int(r.gauss(p.steps_mean, p.steps_mean * 0.3))) + sum(w["steps"] for w in workouts)
         active = int(steps * 0.045 + sum(w["calories"] for w in workouts) * 0.8)
@@ -279,10 +332,17 @@ class World:
         moderate = int(steps / 11) + sum(w["duration"] // 2 for w in workouts)
         intense = sum(w["duration"] // 2 for w in workouts if w["intensity"] != "easy")
         return {
-            "day": day.isoformat(), "steps": steps, "distance": round(steps * 0.76, 1),
-            "active_calories": active, "total_calories": bmr + active, "elevation": round(steps / 900, 1),
-            "soft": int(steps / 4), "moderate": moderate, "intense": intense,
-            "hr_average": p.resting_hr + r.randint(15, 25), "hr_min": p.resting_hr - r.randint(0, 6),
+            "day": day.isoformat(),
+            "steps": steps,
+            "distance": round(steps * 0.76, 1),
+            "active_calories": active,
+            "total_calories": bmr + active,
+            "elevation": round(steps / 900, 1),
+            "soft": int(steps / 4),
+            "moderate": moderate,
+            "intense": intense,
+            "hr_average": p.resting_hr + r.randint(15, 25),
+            "hr_min": p.resting_hr - r.randint(0, 6),
             "hr_max": max([p.resting_hr + 60] + [w["max_hr"] for w in workouts]),
         }
 
@@ -299,8 +359,10 @@ class World:
         first = start + u.sync_offset
         syncs = [first + k * SYNC_INTERVAL for k in range(30)]
         last = max(s for s in syncs if s <= now) if now >= first else first
+
         def frac(t: float) -> float:
             return min(1.0, max(0.0, ((t - start) / 3600 - 7) / 15))
+
         f = frac(last)
         modified = next(s for s in syncs if frac(s) == f)
         modified = max(modified, rec.modified_at)
@@ -319,7 +381,13 @@ class World:
         first = t0 + (-t0 % 300)
         days = (u.local_day(t0) - timedelta(days=1), u.local_day(t1) + timedelta(days=1))
         spans = [
-            (r.data["start"], r.data["start"] + r.data["duration"], r.data["avg_hr"], r.data["max_hr"], "workout")
+            (
+                r.data["start"],
+                r.data["start"] + r.data["duration"],
+                r.data["avg_hr"],
+                r.data["max_hr"],
+                "workout",
+            )
             if r.kind == "workout"
             else (r.data["start"], r.data["end"], r.data["min_hr"], r.data["avg_hr"] + 4, "sleep")
             for r in self.records_for(u, ("workout", "sleep"), None, days=days)
