@@ -6,10 +6,13 @@ default postgresql://postgres@127.0.0.1:5432/test). HEALTHSYNC_CACHE picks the c
 """
 
 import os
+import sys
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("HEALTHSYNC_VAR_DIR", BASE_DIR.parent / "var"))
+if "pytest" in sys.modules:  # tests keep their database files and cache apart from the demo's
+    VAR_DIR = VAR_DIR / "test"
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "example-only-not-secret")
@@ -69,6 +72,8 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("HEALTHSYNC_SQLITE_PATH", str(VAR_DIR / "example.sqlite3")),
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            # a file, not memory, so tests can sync from separate processes against the same database
+            "TEST": {"NAME": os.environ.get("HEALTHSYNC_SQLITE_TEST_PATH", str(VAR_DIR / "test.sqlite3"))},
         }
     }
 
