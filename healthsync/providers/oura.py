@@ -5,7 +5,7 @@ import datetime as dt
 from healthsync.models import DailyActivity, QuantitySample, SleepSession, Workout
 from healthsync.providers.base import Provider
 from healthsync.providers.declarations import Endpoint, FromEndpoint, NextToken, OAuth2, Since
-from healthsync.providers.mapping import day, day_start, instant, number, optional_number
+from healthsync.providers.mapping import day, instant, number, optional_number
 
 S = Workout.Sport
 SPORTS = {"running": S.RUNNING, "cycling": S.CYCLING, "walking": S.WALKING, "hiking": S.HIKING,
