@@ -74,7 +74,7 @@ class RefreshToken:
     expires_at: float | None = None
     dead: bool = False
     grace_until: float | None = None
-    successor_access: str | None = None
+    successors: list[str] = field(default_factory=list)  # access tokens issued in exchange for it
 
 
 @dataclass
@@ -206,7 +206,7 @@ class OAuthServer:
                 entry.dead = True
                 if self.quirks.refresh_mode == "grace":
                     entry.grace_until = now + self.quirks.grace_seconds
-                    entry.successor_access = access.token
+            entry.successors.append(access.token)
             return TokenGrant(access, new)
 
     def authenticate(self, token: str | None) -> AccessToken | None:
@@ -218,7 +218,7 @@ class OAuthServer:
             if not entry.used:
                 entry.used = True
                 for old in self.refresh.values():
-                    if old.successor_access == entry.token and old.grace_until is not None:
+                    if old.grace_until is not None and entry.token in old.successors:
                         old.grace_until = min(old.grace_until, now)
             return entry
 

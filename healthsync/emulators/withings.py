@@ -99,12 +99,11 @@ class WithingsState(EmulatorState):
             "deviceid": dev,
             "hash_deviceid": dev,
             "measures": [
-                {"value": v, "type": t, "unit": unit, "algo": 0, "fm": 3 if t == 1 else 0}
+                {"value": v, "type": t, "unit": unit, "algo": 0, "fm": 131 if model == SCALE else 0}
                 for t, v, unit in measures
             ],
             "model": model[0],
             "model_id": model[1],
-            "timezone": u.tz,
         }
 
     def activity(self, rec: Record, now: float) -> dict[str, Any]:
@@ -368,8 +367,6 @@ def create_app(
                 g for g in groups if (lo is None or g["date"] >= lo) and (hi is None or g["date"] <= hi)
             ]
         groups.sort(key=lambda g: (-g["date"], g["grpid"]))
-        for g in groups:
-            del g["timezone"]
         return envelope(
             {"updatetime": int(now), "timezone": u.tz, **page(groups, offset, "measuregrps", more_int=True)}
         )
