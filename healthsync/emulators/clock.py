@@ -18,7 +18,7 @@ class Clock:
         self._offset = 0.0 if start is None else start - time.time()
         self._frozen_at: float | None = None
         if frozen:
-            self.freeze(True)
+            self._frozen_at = float(start) if start is not None else time.time()
 
     def now(self) -> float:
         with self._lock:

@@ -232,10 +232,13 @@ class WithingsState(EmulatorState):
         u, now = self.user(user), self.clock.now()
 
         def get(*kinds: str) -> list[Record]:
-            return sorted(self.world.records_for(u, kinds, now), key=lambda r: (r.day, r.id))
+            recs = self.world.records_for(u, kinds, now)
+            return sorted(recs, key=lambda r: (r.day, r.data.get("start", 0), r.id))
 
+        # same order as the API: groups newest first, everything else oldest first
+        groups = sorted(get("weight", "bp"), key=lambda r: (-r.data["at"], r.id))
         return {
-            "measuregrps": [self.measuregrp(r) for r in get("weight", "bp")],
+            "measuregrps": [self.measuregrp(r) for r in groups],
             "activities": [self.activity(r, now) for r in get("daily")],
             "workouts": [self.workout(r) for r in get("workout")],
             "sleep": [self.sleep(r) for r in get("sleep")],

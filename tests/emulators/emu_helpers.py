@@ -81,18 +81,14 @@ def refresh(client: httpx.Client, slug: str, refresh_token: str) -> httpx.Respon
                 "refresh_token": refresh_token,
             },
         )
-    return client.post(
-        "/oauth/token", data={"grant_type": "refresh_token", **CLIENT, "refresh_token": refresh_token}
-    )
+    return client.post("/oauth/token", data={"grant_type": "refresh_token", **CLIENT, "refresh_token": refresh_token})
 
 
 def tokens(body: dict[str, Any], slug: str) -> dict[str, Any]:
     return body["body"] if slug == "withings" else body
 
 
-def login(
-    client: httpx.Client, slug: str, scope: str | None = None, username: str | None = None
-) -> dict[str, Any]:
+def login(client: httpx.Client, slug: str, scope: str | None = None, username: str | None = None) -> dict[str, Any]:
     query = consent(client, slug, scope=scope, username=username)
     response = exchange(client, slug, query["code"][0])
     assert response.status_code == 200, response.text

@@ -46,8 +46,13 @@ def test_consent_page_lists_users_and_buttons(make_server, http, slug):
     client = http(server)
     page = client.get(
         AUTHORIZE_PATH[slug],
-        params={"client_id": "demo-client", "redirect_uri": REDIRECT, "response_type": "code",
-                "scope": ALL_SCOPES[slug], "state": "abc"},
+        params={
+            "client_id": "demo-client",
+            "redirect_uri": REDIRECT,
+            "response_type": "code",
+            "scope": ALL_SCOPES[slug],
+            "state": "abc",
+        },
     )
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
@@ -120,8 +125,7 @@ def test_wrong_client_secret(make_server, http, slug):
     response = exchange(client, slug, code, client_secret="wrong")
     if slug == "strava":
         assert response.status_code == 401
-        assert response.json()["errors"][0] == {"resource": "Application", "field": "client_secret",
-                                                "code": "invalid"}
+        assert response.json()["errors"][0] == {"resource": "Application", "field": "client_secret", "code": "invalid"}
     elif slug == "withings":
         assert response.status_code == 200 and response.json()["status"] == 503
     else:
@@ -138,10 +142,20 @@ def test_redirect_uri_must_match(make_server, http, slug):
 
 def test_strava_partial_scope_grant(make_server, http):
     client = http(make_server("strava"))
-    query = {"client_id": "demo-client", "redirect_uri": REDIRECT, "response_type": "code",
-             "scope": "read,activity:read_all", "state": "x"}
-    form = {**query, "decision": "approve", "username": "strava-user-1", "granted_scope_present": "1",
-            "granted_scope": "read"}
+    query = {
+        "client_id": "demo-client",
+        "redirect_uri": REDIRECT,
+        "response_type": "code",
+        "scope": "read,activity:read_all",
+        "state": "x",
+    }
+    form = {
+        **query,
+        "decision": "approve",
+        "username": "strava-user-1",
+        "granted_scope_present": "1",
+        "granted_scope": "read",
+    }
     response = client.post("/oauth/authorize", data=form)
     location = response.headers["location"]
     assert "scope=read&" in location + "&" and "activity" not in location
@@ -151,8 +165,11 @@ def test_strava_partial_scope_grant(make_server, http):
     token = exchange(client, "strava", code).json()["access_token"]
     denied = client.get("/api/v3/athlete/activities", headers=bearer(token))
     assert denied.status_code == 401
-    assert denied.json()["errors"][0] == {"resource": "AccessToken", "field": "activity:read_permission",
-                                          "code": "missing"}
+    assert denied.json()["errors"][0] == {
+        "resource": "AccessToken",
+        "field": "activity:read_permission",
+        "code": "missing",
+    }
 
 
 def test_strava_refresh_rotation(make_server, http):
@@ -167,8 +184,10 @@ def test_strava_refresh_rotation(make_server, http):
     assert body["access_token"] == first["access_token"] and body["refresh_token"] != first["refresh_token"]
     stale = refresh(client, "strava", first["refresh_token"])
     assert stale.status_code == 400
-    assert stale.json() == {"message": "Bad Request",
-                            "errors": [{"resource": "RefreshToken", "field": "refresh_token", "code": "invalid"}]}
+    assert stale.json() == {
+        "message": "Bad Request",
+        "errors": [{"resource": "RefreshToken", "field": "refresh_token", "code": "invalid"}],
+    }
     server.state.clock.advance(5 * 3600 + 1)
     late = refresh(client, "strava", body["refresh_token"]).json()
     assert late["access_token"] != first["access_token"] and late["expires_in"] == 21600
@@ -189,7 +208,9 @@ def test_withings_refresh_grace_until_new_token_used(make_server, http):
     # ...until the access token issued in exchange for it is used
     assert authorized("withings", probe(client, "withings", third["body"]["access_token"]))
     assert refresh(client, "withings", first["refresh_token"]).json() == {
-        "status": 503, "error": "Invalid Params: invalid refresh_token"}
+        "status": 503,
+        "error": "Invalid Params: invalid refresh_token",
+    }
     # the second refresh token's grace ends after 8 h even if its successor is never used
     fourth = refresh(client, "withings", second["refresh_token"]).json()
     assert fourth["status"] == 0
@@ -263,14 +284,26 @@ def test_withings_signed_requests(make_server, http):
 
     client = http(make_server("withings"))
     ts = str(int(time.time()))
-    nonce_response = client.post("/v2/signature", data={
-        "action": "getnonce", "client_id": "demo-client", "timestamp": ts,
-        "signature": signature("demo-secret", "getnonce", "demo-client", ts)})
+    nonce_response = client.post(
+        "/v2/signature",
+        data={
+            "action": "getnonce",
+            "client_id": "demo-client",
+            "timestamp": ts,
+            "signature": signature("demo-secret", "getnonce", "demo-client", ts),
+        },
+    )
     nonce = nonce_response.json()["body"]["nonce"]
     code = consent(client, "withings")["code"][0]
-    data = {"action": "requesttoken", "grant_type": "authorization_code", "client_id": "demo-client",
-            "nonce": nonce, "signature": signature("demo-secret", "requesttoken", "demo-client", nonce),
-            "code": code, "redirect_uri": REDIRECT}
+    data = {
+        "action": "requesttoken",
+        "grant_type": "authorization_code",
+        "client_id": "demo-client",
+        "nonce": nonce,
+        "signature": signature("demo-secret", "requesttoken", "demo-client", nonce),
+        "code": code,
+        "redirect_uri": REDIRECT,
+    }
     assert client.post("/v2/oauth2", data=data).json()["status"] == 0
     bad = {**data, "signature": "0" * 64}
     assert client.post("/v2/oauth2", data=bad).json()["status"] == 503
