@@ -56,10 +56,6 @@ class Connection(models.Model):
     def __str__(self) -> str:
         return f"{self.provider} connection of user {self.user_id} ({self.status})"
 
-    @property
-    def is_pollable(self) -> bool:
-        return self.status != self.Status.REVOKED
-
     def __repr__(self) -> str:  # never show tokens
         return f"<Connection {self.pk} {self.provider} user={self.user_id} {self.status}>"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from healthsync import conf
 from healthsync.auth import tokens
 from healthsync.http.client import PartnerClient
 from healthsync.http.errors import Unauthorized
@@ -51,7 +50,3 @@ class PartnerSession:
             user_key=self.connection.external_user_id or str(self.connection.pk),
             on_request=self._count,
         )
-
-    @staticmethod
-    def max_records() -> int:
-        return conf.get("MAX_RECORDS_PER_ENDPOINT")
