@@ -10,9 +10,7 @@ from .server import EmulatorServer
 SLUGS = ("strava", "withings", "oura")
 
 
-def create_app(
-    slug: str, seed: int = 0, users: int = 3, clock: Clock | None = None, **options: object
-) -> Starlette:
+def create_app(slug: str, seed: int = 0, users: int = 3, clock: Clock | None = None, **options: object) -> Starlette:
     if slug == "strava":
         from .strava import create_app as factory
     elif slug == "withings":

@@ -156,9 +156,7 @@ class OAuthServer:
         with self.lock:
             access = AccessToken(self._token(), user_id, scopes, client_id, now + self.quirks.access_ttl)
             ttl = self.quirks.refresh_ttl
-            refresh = RefreshToken(
-                self._token(), user_id, scopes, client_id, access.token, now + ttl if ttl else None
-            )
+            refresh = RefreshToken(self._token(), user_id, scopes, client_id, access.token, now + ttl if ttl else None)
             self.access[access.token] = access
             self.refresh[refresh.token] = refresh
             return TokenGrant(access, refresh)
@@ -303,9 +301,7 @@ async def authorize_endpoint(
     username = params.get("username", "")
     user_id = next((uid for name, uid in users if username in (name, uid)), None)
     if user_id is None:
-        return consent_page(
-            title, request.url.path, params, users, requested, error="Unknown user", status=400
-        )
+        return consent_page(title, request.url.path, params, users, requested, error="Unknown user", status=400)
     granted = tuple(s for s in requested if s in granted_raw) if granted_present else requested
     code = server.issue_code(client_id, redirect_uri, user_id, granted)
     out = {**base, "code": code}

@@ -137,10 +137,7 @@ class OuraState(EmulatorState):
         u, d = self.world.users[rec.user], rec.data
         in_bed = int(d["end"] - d["start"])
         samples = in_bed // 300
-        hr = [
-            float(d["min_hr"] + (i * 7 + rec.id) % max(1, d["avg_hr"] - d["min_hr"] + 4))
-            for i in range(samples)
-        ]
+        hr = [float(d["min_hr"] + (i * 7 + rec.id) % max(1, d["avg_hr"] - d["min_hr"] + 4)) for i in range(samples)]
         hrv = [float(d["avg_hrv"] + ((i * 11 + rec.id) % 21) - 10) for i in range(samples)]
         phases = "".join("4" if i < 3 else "2132"[(i + rec.id) % 4] for i in range(samples))
         return {
@@ -297,9 +294,7 @@ def create_app(
     token_rate_limit: int | None = None,
 ) -> Starlette:
     clock = clock or Clock()
-    world = World(
-        seed, users, clock, lambda i: stable_uuid(seed, "oura-user", i), lambda i: f"oura-user-{i + 1}"
-    )
+    world = World(seed, users, clock, lambda i: stable_uuid(seed, "oura-user", i), lambda i: f"oura-user-{i + 1}")
     limiter = RateLimiter(RollingWindow("application", rate_limit, rate_window))
     state = OuraState(world, OAuthServer(QUIRKS, clock, client_id, client_secret), limiter, page_size)
     token_windows: dict[str, RollingWindow] = {}
@@ -333,9 +328,7 @@ def create_app(
                 if token is None:
                     return detail("Invalid or expired authentication token.", 401)
                 if token_rate_limit is not None:
-                    win = token_windows.setdefault(
-                        token.token, RollingWindow("token", token_rate_limit, rate_window)
-                    )
+                    win = token_windows.setdefault(token.token, RollingWindow("token", token_rate_limit, rate_window))
                     if win.hit(now) > win.limit:
                         return too_many(win, "token", now)
                 if scope and scope not in token.scopes:
@@ -428,9 +421,7 @@ def create_app(
             elif p.get("grant_type") == "refresh_token":
                 grant = state.oauth.use_refresh(p.get("refresh_token"), client_id)
             else:
-                return oauth_error(
-                    "unsupported_grant_type", "grant_type must be authorization_code or refresh_token"
-                )
+                return oauth_error("unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
         except OAuthError as err:
             if err.error in ("invalid_client", "invalid_secret"):
                 return oauth_error("invalid_client", "Client authentication failed", 401)

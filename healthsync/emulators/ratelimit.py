@@ -54,29 +54,33 @@ class FixedWindow:
             "kind": "fixed",
             "limit": self.limit,
             "seconds": self.seconds,
-            "windows": [
-                {"start": s, "count": c, "exceeded": c > self.limit} for s, c in sorted(self.history.items())
-            ],
+            "windows": [{"start": s, "count": c, "exceeded": c > self.limit} for s, c in sorted(self.history.items())],
             "max_count": max(self.history.values(), default=0),
         }
 
 
 @dataclass
 class RollingWindow:
-    """Counter over the last ``seconds`` (sliding log)."""
+    """Counter over the last ``seconds`` (sliding log). Rejected requests are not counted, so waiting
+    ``Retry-After`` seconds is always enough; ``rejected`` records how often the limit was hit."""
 
     name: str
     limit: int
     seconds: int
     hits: deque[float] = field(default_factory=deque)
     max_count: int = 0
+    rejected: int = 0
 
     def _trim(self, now: float) -> None:
         while self.hits and self.hits[0] <= now - self.seconds:
             self.hits.popleft()
 
     def hit(self, now: float) -> int:
+        """Count the request if it fits; return the usage it would bring (> limit means rejected)."""
         self._trim(now)
+        if len(self.hits) >= self.limit:
+            self.rejected += 1
+            return len(self.hits) + 1
         self.hits.append(now)
         self.max_count = max(self.max_count, len(self.hits))
         return len(self.hits)
@@ -99,7 +103,8 @@ class RollingWindow:
             "limit": self.limit,
             "seconds": self.seconds,
             "max_count": self.max_count,
-            "exceeded": self.max_count > self.limit,
+            "rejected": self.rejected,
+            "exceeded": self.rejected > 0,
         }
 
 

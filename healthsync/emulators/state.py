@@ -57,9 +57,7 @@ class EmulatorState:
         rec = self.world.upload(self.user(user), self.neutral_kind(kind), fields)
         return self.render(rec, self.clock.now())
 
-    def update(
-        self, user: str, kind: str, id: Any = None, day: str | None = None, **fields: Any
-    ) -> dict[str, Any]:
+    def update(self, user: str, kind: str, id: Any = None, day: str | None = None, **fields: Any) -> dict[str, Any]:
         neutral = self.neutral_kind(kind)
         rid = None if id is None else self.parse_id(neutral, id)
         rec = self.world.update(self.user(user), neutral, rid, day, fields)

@@ -63,9 +63,7 @@ COUNTRY = {
 
 
 def fault(message: str, resource: str, field: str, code: str, status: int) -> JSONResponse:
-    return JSONResponse(
-        {"message": message, "errors": [{"resource": resource, "field": field, "code": code}]}, status
-    )
+    return JSONResponse({"message": message, "errors": [{"resource": resource, "field": field, "code": code}]}, status)
 
 
 def bad_request(resource: str, field: str, code: str = "invalid") -> JSONResponse:
@@ -278,9 +276,7 @@ class StravaState(EmulatorState):
 
     def truth(self, user: str) -> dict[str, list[dict[str, Any]]]:
         u = self.user(user)
-        recs = sorted(
-            self.world.records_for(u, ("workout",), self.clock.now()), key=lambda r: r.data["start"]
-        )
+        recs = sorted(self.world.records_for(u, ("workout",), self.clock.now()), key=lambda r: r.data["start"])
         return {"activities": [self.summary(r) for r in recs], "athlete": [self.athlete(u.index, True)]}
 
 
@@ -409,9 +405,7 @@ def create_app(
             elif grant_type == "refresh_token":
                 grant = state.oauth.use_refresh(p.get("refresh_token"), p["client_id"])
             else:
-                return bad_request(
-                    "RefreshToken" if p.get("refresh_token") else "AuthorizationCode", "grant_type"
-                )
+                return bad_request("RefreshToken" if p.get("refresh_token") else "AuthorizationCode", "grant_type")
         except OAuthError as err:
             if err.error == "invalid_client":
                 return bad_request("Application", "client_id")

@@ -366,9 +366,7 @@ def create_app(
             groups = [g for g in groups if g["modified"] > since]
         else:
             lo, hi = to_int(p.get("startdate")), to_int(p.get("enddate"))
-            groups = [
-                g for g in groups if (lo is None or g["date"] >= lo) and (hi is None or g["date"] <= hi)
-            ]
+            groups = [g for g in groups if (lo is None or g["date"] >= lo) and (hi is None or g["date"] <= hi)]
         groups.sort(key=lambda g: (-g["date"], g["grpid"]))
         return envelope(
             {"updatetime": int(now), "timezone": u.tz, **page(groups, offset, "measuregrps", more_int=True)}

@@ -243,9 +243,7 @@ class World:
         first = start + u.sync_offset
         self._add(Record("daily", rid("daily"), u.index, day, daily, first, first, first))
 
-    def workout_data(
-        self, u: User, r: random.Random, begin: float, sport: str | None = None
-    ) -> dict[str, Any]:
+    def workout_data(self, u: User, r: random.Random, begin: float, sport: str | None = None) -> dict[str, Any]:
         p = u.profile
         sport = sport or r.choice(p.sports)
         speed, kcal_min, elev_km = SPORT_TRAITS.get(sport, (None, 6.0, 0.0))
@@ -322,9 +320,7 @@ class World:
             "efficiency": int(round(100 * asleep / in_bed)),
         }
 
-    def daily_data(
-        self, u: User, r: random.Random, day: date, workouts: list[dict[str, Any]]
-    ) -> dict[str, Any]:
+    def daily_data(self, u: User, r: random.Random, day: date, workouts: list[dict[str, Any]]) -> dict[str, Any]:
         p = u.profile
         steps = max(300, int(r.gauss(p.steps_mean, p.steps_mean * 0.3))) + sum(w["steps"] for w in workouts)
         active = int(steps * 0.045 + sum(w["calories"] for w in workouts) * 0.8)
