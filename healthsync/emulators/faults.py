@@ -68,10 +68,10 @@ class Faults:
     def configure(self, config: FaultConfig) -> None:
         self.config = config
         self.rng = random.Random(config.seed if config.seed is not None else 0)
-        self.injected = {}
 
     def clear(self) -> None:
         self.configure(FaultConfig())
+        self.injected = {}
 
     def roll(self, rate: float) -> bool:
         return rate > 0 and self.rng.random() < rate
@@ -95,17 +95,15 @@ def corrupt_field(body: Any, rng: random.Random) -> bool:
 
 
 def _records(body: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    if isinstance(body, list):
-        for item in body:
-            if isinstance(item, dict):
-                found.append(item)
-            found.extend(_records(item) if isinstance(item, (dict, list)) else [])
-    elif isinstance(body, dict):
-        for value in body.values():
-            if isinstance(value, (dict, list)):
-                found.extend(_records(value))
-    return found or ([body] if isinstance(body, dict) else [])
+    """The records of a response: the first list of objects found breadth-first, else the object itself."""
+    queue: list[Any] = [body]
+    while queue:
+        node = queue.pop(0)
+        if isinstance(node, list) and node and all(isinstance(i, dict) for i in node):
+            return list(node)
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+        queue.extend(c for c in children if isinstance(c, (dict, list)))
+    return [body] if isinstance(body, dict) else []
 
 
 class FaultMiddleware:
