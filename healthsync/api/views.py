@@ -81,6 +81,7 @@ class SyncNow(APIView):
     """Ask for a sync now. The policy may refuse (429, with the next allowed time; nothing is written)."""
 
     @extend_schema(
+        request=None,
         parameters=[OpenApiParameter("wait", bool, description="sync within the request and return the run")],
         responses={200: s.SyncRunSerializer, 202: s.SyncRunSerializer, 409: s.SyncRefusedSerializer,
                    429: s.SyncRefusedSerializer},

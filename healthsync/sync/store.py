@@ -7,10 +7,11 @@ the existing rows, one INSERT … ON CONFLICT DO UPDATE for new and changed rows
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db import models
+from django.db import connections, models, router
 
 from healthsync.models import Connection, HealthRecord
 from healthsync.providers.mapping import local_day
@@ -54,7 +55,19 @@ def upsert(connection: Connection, endpoint: str, records: list[HealthRecord]) -
     return counts
 
 
+def _use_runtime_variable_limit(alias: str) -> None:
+    """Django assumes SQLite's historical limit of 999 bound variables, which splits a bulk upsert into one
+    INSERT per ~50 rows; SQLite ≥ 3.32 allows 32766. Use the limit the linked SQLite library reports."""
+    db = connections[alias]
+    if db.vendor != "sqlite":
+        return
+    db.ensure_connection()
+    limit = db.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    db.features.max_query_params = max(limit, 999)
+
+
 def _upsert_model(connection: Connection, model: type[HealthRecord], latest: dict[str, HealthRecord]) -> Counts:
+    _use_runtime_variable_limit(router.db_for_write(model))
     fields = model.payload_fields()
     stored = {
         row[0]: row[1:]
