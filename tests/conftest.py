@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 
 from healthsync.emulators import start_emulator
 from healthsync.models import Connection
@@ -69,6 +71,43 @@ class Partner:
     def faults(self, **faults) -> None:  # noqa: ANN003
         self.control("POST", "faults", **faults)
 
+    def clear_faults(self) -> None:
+        self.control("DELETE", "faults")
+
+    def freeze(self) -> None:
+        """Stop the partner's world from moving (devices uploading, daily totals growing) during a test."""
+        self.control("POST", "clock", freeze=True)
+
+    def upload(self, user: str, kind: str, **fields) -> dict:  # noqa: ANN003
+        return self.control("POST", "upload", user=user, kind=kind, **fields).json()
+
+    def update(self, user: str, kind: str, **body) -> dict:  # noqa: ANN003
+        return self.control("POST", "update", user=user, kind=kind, **body).json()
+
+    def delete(self, user: str, kind: str, id) -> dict:  # noqa: ANN001, A002
+        return self.control("POST", "delete", user=user, kind=kind, id=id).json()
+
+    def expire(self, user: str) -> int:
+        return self.control("POST", "expire", user=user).json()["expired"]
+
+    def revoke(self, user: str) -> int:
+        return self.control("POST", "revoke", user=user).json()["revoked"]
+
+    def requests(self) -> dict:
+        return self.control("GET", "requests").json()
+
+    def reset_requests(self) -> None:
+        self.control("DELETE", "requests")
+
+    def count(self, prefix: str = "", status: int | None = None) -> int:
+        """Requests the partner received on paths starting with ``prefix`` (optionally: answered ``status``)."""
+        paths = self.requests()["paths"]
+        return sum(
+            entry["count"] if status is None else entry["by_status"].get(str(status), 0)
+            for path, entry in paths.items()
+            if path.startswith(prefix)
+        )
+
 
 @pytest.fixture
 def partner_factory(settings) -> Iterator[Callable[..., Partner]]:  # noqa: ANN001
@@ -89,6 +128,14 @@ def partner(request, partner_factory) -> Partner:  # noqa: ANN001
     return partner_factory(request.param)
 
 
+@pytest.fixture(autouse=True)
+def fresh_leases() -> None:
+    """Leases live in the shared test cache (a directory): a test never inherits one from an earlier test."""
+    cache = caches["default"]
+    if not isinstance(cache, RedisCache):
+        cache.clear()
+
+
 @pytest.fixture
 def user(django_user_model):  # noqa: ANN001, ANN201
     return django_user_model.objects.create_user("alice", password="pw")
@@ -106,3 +153,16 @@ def connected(alice_client, partner, user) -> Connection:  # noqa: ANN001
     response = connect(alice_client, partner.slug)
     assert response.status_code == 302, response.content
     return Connection.objects.get(user=user, provider=partner.slug)
+
+
+@pytest.fixture
+def connect_partner(alice_client, user):  # noqa: ANN001, ANN201
+    """Connect alice (or another logged-in client) to a started partner through the real OAuth round trip."""
+
+    def run(slug: str, client=None, username: str | None = None) -> Connection:  # noqa: ANN001
+        client = client or alice_client
+        response = connect(client, slug, username=username)
+        assert response.status_code == 302, response.content
+        return Connection.objects.get(user=client.session["_auth_user_id"], provider=slug)
+
+    return run

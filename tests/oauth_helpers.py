@@ -22,9 +22,8 @@ class FormParser(HTMLParser):
         a = dict(attrs)
         if tag == "form" and not self.action:
             self.action, self._in_form = a.get("action", ""), True
-        elif tag == "input" and self._in_form and a.get("name"):
-            if a.get("type") != "checkbox" or "checked" in a:
-                self.fields.append((a["name"], a.get("value", "")))
+        elif tag == "input" and self._in_form and a.get("name") and (a.get("type") != "checkbox" or "checked" in a):
+            self.fields.append((a["name"], a.get("value", "")))
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "form":
