@@ -17,6 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "HTTP_BACKOFF_SECONDS": 0.5,  # first backoff; doubles each retry, with full jitter
     "MAX_WAIT_SECONDS": 10.0,  # the longest a request waits for a budget or Retry-After before giving up
     "RATE_LIMIT_STORAGE": "memory://",  # a `limits` storage URI; redis://… shares budgets across machines
+    "BUDGET_CLOCK_SKEW_SECONDS": 1.0,  # an aligned budget window opens this long after the partner's boundary
     "POLICY": "healthsync.scheduling.policy.FixedIntervalPolicy",
     "CLIENT_SYNC_MIN_SECONDS": 60,  # a client's "sync now" is refused if the last sync is younger than this
     "REDIRECT_BASE_URL": None,  # e.g. "https://app.example.com"; default: built from the request

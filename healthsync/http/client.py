@@ -76,6 +76,7 @@ class PartnerClient:
                 self._backoff(attempt)
                 continue
             wait = self._rate_limit_wait(response)
+            self.budget.observe(user_key, response.headers, wait)  # shared: every worker learns it
             if wait is not None:
                 if attempt == retries or wait > max_wait:
                     raise RateLimited(

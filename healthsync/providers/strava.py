@@ -21,7 +21,8 @@ class Strava(Provider):
                   revoke_url="https://www.strava.com/oauth/deauthorize")
     api = "https://www.strava.com/api/v3/"
     identity = FromToken("athlete.id")
-    app_limits = ("100 per 15 minutes", "1000 per day")  # the read limits, the tighter pair
+    # the read limits, the tighter pair; Strava windows are fixed, at :00/:15/:30/:45 and midnight UTC
+    app_limits = ("100 per 15 minutes aligned", "1000 per day aligned")
     # `after` filters on start time: a week's lookback catches late uploads, edits and deletions
     activities = Endpoint("athlete/activities", page=PageNumber(size=200), scope=("activity:read_all", "activity:read"),
                           since=Since("after", lookback=dt.timedelta(days=7)))
