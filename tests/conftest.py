@@ -8,8 +8,6 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from django.conf import settings as django_settings
-from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
 
 from healthsync.emulators import start_emulator
 from healthsync.models import Connection
@@ -126,14 +124,6 @@ def partner_factory(settings) -> Iterator[Callable[..., Partner]]:  # noqa: ANN0
 @pytest.fixture(params=SLUGS)
 def partner(request, partner_factory) -> Partner:  # noqa: ANN001
     return partner_factory(request.param)
-
-
-@pytest.fixture(autouse=True)
-def fresh_leases() -> None:
-    """Leases live in the shared test cache (a directory): a test never inherits one from an earlier test."""
-    cache = caches["default"]
-    if not isinstance(cache, RedisCache):
-        cache.clear()
 
 
 @pytest.fixture
