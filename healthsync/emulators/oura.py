@@ -454,7 +454,9 @@ def create_app(
     for name in COLLECTIONS:
         listing, single = collection(name)
         routes += [Route(f"{base}/{name}", listing), Route(f"{base}/{name}/{{document_id}}", single)]
-    hooks = FaultHooks(api_prefixes=("/v2/",), rate_limited=storm, unknown_type=unknown_type)
+    hooks = FaultHooks(
+        never=("/_emulator", "/oauth/authorize"), api_prefixes=("/v2/",), rate_limited=storm, unknown_type=unknown_type
+    )
     app = Starlette(
         routes=routes,
         middleware=[Middleware(FaultMiddleware, faults=state.faults, hooks=hooks, stats=state.stats)],

@@ -444,6 +444,7 @@ def create_app(
             Route(f"{prefix}/oauth/deauthorize", deauthorize, methods=["POST"]),
         ]
     hooks = FaultHooks(
+        never=("/_emulator", "/oauth/authorize", "/api/v3/oauth/authorize"),
         api_prefixes=("/api/v3/athlete", "/api/v3/activities"),
         rate_limited=rate_limited,
         unknown_type=unknown_type,

@@ -506,7 +506,10 @@ def create_app(
         *control_routes(state),
     ]
     hooks = FaultHooks(
-        api_prefixes=("/measure", "/v2/measure", "/v2/sleep"), rate_limited=limited, unknown_type=unknown_type
+        never=("/_emulator", "/oauth2_user/authorize2"),
+        api_prefixes=("/measure", "/v2/measure", "/v2/sleep"),
+        rate_limited=limited,
+        unknown_type=unknown_type,
     )
     app = Starlette(
         routes=routes,
