@@ -349,7 +349,8 @@ def create_app(
         return "activity:read" in token.scopes or "activity:read_all" in token.scopes
 
     async def get_athlete(request: Request, token: AccessToken, u: Any) -> Response:
-        return JSONResponse(state.athlete(u.index, True))
+        # the swagger: detailed representation only for tokens with profile:read_all
+        return JSONResponse(state.athlete(u.index, "profile:read_all" in token.scopes))
 
     async def list_activities(request: Request, token: AccessToken, u: Any) -> Response:
         if not can_read_activities(token):

@@ -272,3 +272,18 @@ def test_clock_control(make_server, http):
     assert client.get("/_emulator/clock").json()["frozen"] is False
     assert abs(client.get("/_emulator/clock").json()["now"] - (START + 100)) < 5
     assert client.post("/_emulator/clock", json="bad").status_code == 400
+
+
+def test_strava_athlete_detail_needs_profile_read_all(make_server, http):
+    server = make_server("strava")
+    client = http(server)
+    summary = client.get(
+        "/api/v3/athlete", headers=bearer(server.state.issue_tokens("strava-user-1", ("read",)).access.token)
+    ).json()
+    detailed = client.get(
+        "/api/v3/athlete",
+        headers=bearer(server.state.issue_tokens("strava-user-1", ("read", "profile:read_all")).access.token),
+    ).json()
+    assert summary["resource_state"] == 2 and "measurement_preference" not in summary
+    assert detailed["resource_state"] == 3 and detailed["measurement_preference"] == "meters"
+    assert summary["weight"] == detailed["weight"] > 0
