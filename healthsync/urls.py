@@ -1,7 +1,9 @@
-"""Include with ``path("healthsync/", include("healthsync.urls"))``: OAuth views and the REST API."""
+"""Include with ``path("healthsync/", include("healthsync.urls"))``: OAuth views, the REST API, the operator
+dashboard (staff only) and the Prometheus ``metrics`` endpoint."""
 
 from django.urls import include, path
 
+from healthsync import metrics
 from healthsync.auth import views
 
 app_name = "healthsync"
@@ -11,4 +13,6 @@ urlpatterns = [
     path("callback/<slug:slug>/", views.callback_view, name="callback"),
     path("disconnect/<slug:slug>/", views.disconnect_view, name="disconnect"),
     path("api/", include("healthsync.api.urls")),
+    path("dashboard/", include("healthsync.dashboard.urls")),
+    path("metrics", metrics.metrics_view, name="metrics"),
 ]

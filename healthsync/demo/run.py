@@ -2,10 +2,16 @@
 
 Partner emulators on loopback, the host app on a threaded WSGI server, demo users who connect through the real
 OAuth flow (login, consent page, callback), the embedded worker syncing them, and a summary of what arrived.
+Then, unless ``once``: simulated devices keep uploading on an accelerated clock (``devices.py``), the worker polls
+every few seconds, and the diary and the operator dashboard refresh themselves as syncs land.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import random
+import signal
 import socket
 import threading
 import time
@@ -22,11 +28,20 @@ from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.utils import timezone
 
 from healthsync.demo.browser import AppBrowser
+from healthsync.demo.devices import DeviceSimulator
 from healthsync.emulators import EmulatorServer, start_emulator
 from healthsync.models import Connection, SyncRun, record_models
 from healthsync.scheduling.worker import EmbeddedWorker
 
+try:
+    from tqdm import tqdm
+except ImportError:  # tqdm comes with the dev extra; without it the demo prints plain lines
+    tqdm = None
+
 PASSWORD = "demo"
+#: how often the demo polls each partner (seconds): fast enough to watch, far inside every partner limit
+DEMO_SYNC_EVERY = {"strava": 20, "withings": 15, "oura": 15}
+MEALS = (("Breakfast", 350, 650), ("Lunch", 550, 900), ("Dinner", 600, 1000), ("Snack", 120, 350))
 #: which services each demo user connects, in turn
 SERVICE_PLAN = [("strava", "withings", "oura"), ("strava", "oura"), ("withings",), ("oura", "withings")]
 
@@ -45,6 +60,8 @@ class Demo:
     emulators: dict[str, EmulatorServer] = field(default_factory=dict)
     server: ThreadedWSGIServer | None = None
     worker: EmbeddedWorker | None = None
+    devices: DeviceSimulator | None = None
+    speed: float = 180.0
 
     @property
     def url(self) -> str:
@@ -59,18 +76,28 @@ class Demo:
 
     def start(self) -> None:
         call_command("migrate", verbosity=0)
+        settings.HEALTHSYNC["CLIENT_SYNC_MIN_SECONDS"] = 5  # the demo's "Sync now" may be pressed often
         for offset, slug in enumerate(("strava", "withings", "oura")):
             port = self.emulator_port + offset
             ensure_free(port, f"the {slug} emulator")
             self.emulators[slug] = start_emulator(slug, seed=2013, users=max(self.users, 3), port=port)
             settings.HEALTHSYNC["PROVIDERS"][slug]["origin"] = self.emulators[slug].base_url
-            self.say(f"  {slug} emulator       {self.emulators[slug].base_url}")
+            settings.HEALTHSYNC["PROVIDERS"][slug]["sync_every_seconds"] = DEMO_SYNC_EVERY[slug]
+            self.say(f"  {slug + ' emulator':<20} {self.emulators[slug].base_url}")
         ensure_free(self.port, "the example app")
         self.server = ThreadedWSGIServer(("127.0.0.1", self.port), QuietHandler, allow_reuse_address=True)
         self.server.set_app(StaticFilesHandler(WSGIHandler()))
         threading.Thread(target=self.server.serve_forever, name="demo-app", daemon=True).start()
-        self.say(f"  example app          {self.url}")
+        self.say(f"  {'example app':<20} {self.url}")
         self.worker = EmbeddedWorker(threads=4, tick_seconds=1.0)
+        self.devices = DeviceSimulator(self.emulators, speed=self.speed)
+
+    def progress(self, total: int, desc: str):  # noqa: ANN201
+        """A progress bar on a terminal (tqdm); nothing when the output is a pipe or tqdm is missing."""
+        tty = bool(self.out) and getattr(self.out, "isatty", lambda: False)()
+        if tqdm is None or not tty:
+            return contextlib.nullcontext(_NoBar())
+        return tqdm(total=total, desc=desc, unit="", file=self.out, leave=True, dynamic_ncols=True)
 
     def create_users(self) -> list[str]:
         users = get_user_model().objects
@@ -79,22 +106,43 @@ class Demo:
         names = [f"demo{i + 1}" for i in range(self.users)]
         for name in names:
             if not users.filter(username=name).exists():
-                users.create_user(name, f"{name}@example.com", PASSWORD)
+                user = users.create_user(name, f"{name}@example.com", PASSWORD)
+                self.seed_meals(user)
         return names
+
+    @staticmethod
+    def seed_meals(user) -> None:  # noqa: ANN001
+        """The diary's own data: a month of logged meals, so "calories eaten" has something beside "burned"."""
+        from diary.models import FoodEntry
+
+        r = random.Random(f"meals:{user.username}")
+        today = timezone.localdate()
+        entries = []
+        for back in range(30):
+            day = today - dt.timedelta(days=back)
+            for name, low, high in MEALS:
+                if name == "Snack" and r.random() < 0.5:
+                    continue
+                entries.append(FoodEntry(user=user, date=day, name=name, energy_kcal=r.randint(low, high)))
+        FoodEntry.objects.bulk_create(entries)
 
     def connect_users(self, names: list[str]) -> int:
         """Each demo user logs in and connects their services through the partners' consent pages."""
         made = 0
-        for index, name in enumerate(names):
-            browser = AppBrowser(self.url)
-            browser.login(name, PASSWORD)
-            for slug in SERVICE_PLAN[index % len(SERVICE_PLAN)]:
-                if Connection.objects.filter(user__username=name, provider=slug, status="active").exists():
-                    continue
-                partner_users = self.emulators[slug].state.users()
-                browser.connect(slug, partner_users[index % len(partner_users)]["username"])
-                made += 1
-            browser.close()
+        plan = [(i, name, slug) for i, name in enumerate(names) for slug in SERVICE_PLAN[i % len(SERVICE_PLAN)]]
+        with self.progress(len(plan), "connecting demo users (OAuth)") as bar:
+            browsers: dict[str, AppBrowser] = {}
+            for index, name, slug in plan:
+                if name not in browsers:
+                    browsers[name] = AppBrowser(self.url)
+                    browsers[name].login(name, PASSWORD)
+                if not Connection.objects.filter(user__username=name, provider=slug, status="active").exists():
+                    partner_users = self.emulators[slug].state.users()
+                    browsers[name].connect(slug, partner_users[index % len(partner_users)]["username"])
+                    made += 1
+                bar.update(1)
+            for browser in browsers.values():
+                browser.close()
         return made
 
     def sync_all(self, timeout: float = 120.0) -> list[SyncRun]:
@@ -104,13 +152,25 @@ class Demo:
         expected = pending.count()
         pending.update(next_sync_at=started)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.worker.tick()
-            done = SyncRun.objects.filter(started_at__gte=started).exclude(outcome=SyncRun.Outcome.RUNNING)
-            if done.count() >= expected and not self.worker.running:
-                break
-            time.sleep(0.2)
+        with self.progress(expected, "first sync (backfill)") as bar:
+            while time.monotonic() < deadline:
+                self.worker.tick()
+                done = SyncRun.objects.filter(started_at__gte=started).exclude(outcome=SyncRun.Outcome.RUNNING)
+                finished = done.count()
+                bar.update(min(finished, expected) - bar.n)
+                if finished >= expected and not self.worker.running:
+                    break
+                time.sleep(0.2)
         return list(SyncRun.objects.filter(started_at__gte=started).select_related("connection"))
+
+    def heartbeat(self) -> str:
+        since = timezone.now() - dt.timedelta(seconds=30)
+        runs = SyncRun.objects.filter(started_at__gte=since).exclude(outcome=SyncRun.Outcome.RUNNING)
+        found = sum(1 for r in runs if r.found_new_data)
+        uploads = sum(self.devices.uploads.values()) if self.devices else 0
+        hours = self.devices.simulated_hours if self.devices else 0
+        return (f"  [{timezone.localtime():%H:%M:%S}] simulated hour {hours}:"
+                f" {uploads} device uploads so far; last 30 s: {runs.count()} syncs, {found} found new data")
 
     def summary(self, runs: list[SyncRun]) -> None:
         self.say("\nSync runs:")
@@ -127,12 +187,25 @@ class Demo:
                 self.say(f"  {kind:<15} " + ", ".join(f"{p}: {n}" for p, n in sorted(per.items())))
 
     def stop(self) -> None:
+        if self.devices:
+            self.devices.stop()
         if self.worker:
             self.worker.stop(wait=True)
         if self.server:
             self.server.shutdown()
         for server in self.emulators.values():
             server.stop()
+
+
+class _NoBar:
+    n = 0
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def ensure_free(port: int, what: str) -> None:
@@ -143,6 +216,8 @@ def ensure_free(port: int, what: str) -> None:
 
 def run(users: int, port: int, emulator_port: int, once: bool, out: TextIO) -> None:
     demo = Demo(users=users, port=port, emulator_port=emulator_port, out=out)
+    if threading.current_thread() is threading.main_thread():  # SIGTERM stops the demo as cleanly as Ctrl-C
+        signal.signal(signal.SIGTERM, _interrupt)
     demo.say("Starting the healthsync demo (SQLite, in-process workers, no other service):")
     try:
         demo.start()
@@ -151,16 +226,28 @@ def run(users: int, port: int, emulator_port: int, once: bool, out: TextIO) -> N
         demo.say(f"\nConnected {made} new services for {len(names)} demo users through the real OAuth flow.")
         demo.summary(demo.sync_all())
         demo.say(
-            f"\nLook in a browser: {demo.url}/  (log in as demo1 / {PASSWORD})"
-            f"\n  admin:           {demo.url}/admin/  (admin / admin)"
-            f"\n  REST API schema: {demo.url}/healthsync/api/schema/"
+            f"\nOpen {demo.url}/ and log in as demo1 / {PASSWORD}   (demo2…demo{len(names)} too)"
+            f"\n  operator dashboard: {demo.url}/healthsync/dashboard/?window=15m  (admin / admin)"
+            f"\n  admin:              {demo.url}/admin/  (admin / admin)"
+            f"\n  Prometheus metrics: {demo.url}/healthsync/metrics"
+            f"\n  REST API schema:    {demo.url}/healthsync/api/schema/"
         )
         if once:
             return
-        demo.say("\nThe worker keeps polling on schedule; devices keep uploading. Ctrl-C stops the demo.")
+        demo.say(
+            f"\nDevices keep uploading on an accelerated clock ({demo.speed:.0f}x: a person's hour every "
+            f"{demo.devices.real_seconds_per_hour:.0f} s); the worker polls every "
+            f"{min(DEMO_SYNC_EVERY.values())}-{max(DEMO_SYNC_EVERY.values())} s and the pages refresh themselves."
+            "\nCtrl-C stops the demo."
+        )
         demo.worker.start()
+        demo.devices.start()
+        last = time.monotonic()
         while True:
-            time.sleep(3600)
+            time.sleep(1)
+            if time.monotonic() - last >= 30:
+                last = time.monotonic()
+                demo.say(demo.heartbeat())
     except KeyboardInterrupt:
         demo.say("\nstopping")
     finally:

@@ -8,7 +8,7 @@ from django.apps import apps
 from django.db import transaction
 from django.utils import timezone
 
-from healthsync import signals
+from healthsync import metrics, signals
 from healthsync.http.errors import PartnerError, RateLimited, TokenRevoked
 from healthsync.models import Connection, EndpointState, HealthRecord, SyncRun
 from healthsync.providers import Provider, get_provider
@@ -45,6 +45,7 @@ def sync(connection: Connection, trigger: str = SyncRun.Trigger.MANUAL) -> SyncR
             run.save()
             if run.outcome != SyncRun.Outcome.LEASE_LOST:
                 _finish(connection, run, epoch)
+    metrics.record_sync(provider.slug, run)
     if run.found_new_data:
         signals.records_synced.send(sender=SyncRun, connection=connection, run=run)
     return run

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from healthsync import conf
+from healthsync import conf, metrics
 from healthsync.models import Connection
 
 
@@ -36,6 +36,7 @@ class Lease:
 
     def acquire(self) -> None:
         if not self.cache.add(self.key, self.token, self.seconds):
+            metrics.lock_contended()
             raise AlreadySyncing(f"connection is already syncing ({self.key})")
 
     def renew(self) -> None:
