@@ -18,6 +18,12 @@ DEFAULTS: dict[str, Any] = {
     "MAX_WAIT_SECONDS": 10.0,  # the longest a request waits for a budget or Retry-After before giving up
     "RATE_LIMIT_STORAGE": "memory://",  # a `limits` storage URI; redis://… shares budgets across machines
     "BUDGET_CLOCK_SKEW_SECONDS": 1.0,  # an aligned budget window opens this long after the partner's boundary
+    "EXECUTOR": "embedded",  # "embedded" (in-process pool) or "celery" (Redis broker, any number of machines)
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "CELERY_QUEUE_PREFIX": "healthsync",  # queues <prefix>.webhook, <prefix>.scheduled, <prefix>.backfill
+    "TICK_SECONDS": 2.0,  # the Celery tick process claims due connections this often
+    "TICK_BATCH": 1000,  # rows one tick claims at most
+    "TICK_MAX_QUEUED": 5000,  # claim nothing more while this many sync tasks wait in the queues
     "POLICY": "healthsync.scheduling.policy.FixedIntervalPolicy",
     "CLIENT_SYNC_MIN_SECONDS": 60,  # a client's "sync now" is refused if the last sync is younger than this
     "REDIRECT_BASE_URL": None,  # e.g. "https://app.example.com"; default: built from the request
