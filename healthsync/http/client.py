@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from healthsync import conf
+from healthsync import conf, metrics
 from healthsync.http.budget import Budget
 from healthsync.http.errors import MalformedResponse, PartnerError, PartnerUnavailable, RateLimited, Unauthorized
 from healthsync.providers.declarations import Envelope, dig
@@ -71,10 +71,12 @@ class PartnerClient:
             try:
                 response = self._send(method, url, params, token)
             except httpx.TransportError as exc:  # timeouts and connection errors
+                metrics.record_partner_request(self.slug)
                 if attempt == retries:
                     raise PartnerUnavailable(f"{self.slug} unreachable: {type(exc).__name__}") from exc
                 self._backoff(attempt)
                 continue
+            metrics.record_partner_request(self.slug, response)
             wait = self._rate_limit_wait(response)
             self.budget.observe(user_key, response.headers, wait)  # shared: every worker learns it
             if wait is not None:
