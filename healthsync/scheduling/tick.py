@@ -11,7 +11,7 @@ import datetime as dt
 from django.db import connection as db, transaction
 from django.utils import timezone
 
-from healthsync import conf
+from healthsync import conf, metrics
 from healthsync.models import Connection
 
 
@@ -32,4 +32,5 @@ def claim_due(limit: int, now: dt.datetime | None = None) -> list[Connection]:
             Connection.objects.filter(pk__in=[c.pk for c in claimed]).update(
                 next_sync_at=now + dt.timedelta(seconds=conf.get("LEASE_SECONDS"))
             )
+    metrics.scheduler_claimed(claimed, now)
     return claimed
