@@ -130,9 +130,17 @@ HEALTHSYNC = {
     },
 }
 
+# Structured JSON lines with tokens and personal data redacted (healthsync.logging); HEALTHSYNC_LOG_FORMAT=text
+# gives plain lines, still redacted.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "healthsync.logging.JsonFormatter"}},
+    "filters": {"redact": {"()": "healthsync.logging.RedactingFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact"]}
+        if os.environ.get("HEALTHSYNC_LOG_FORMAT") == "text"
+        else {"class": "logging.StreamHandler", "formatter": "json"}
+    },
     "loggers": {"healthsync": {"handlers": ["console"], "level": os.environ.get("HEALTHSYNC_LOG", "WARNING")}},
 }
