@@ -314,8 +314,9 @@ def register_remaining() -> None:
             continue
         fields = [f.name for f in model._meta.concrete_fields if f.name not in secret_fields(model)]
         related = [f.name for f in model._meta.concrete_fields if f.is_relation][:2]
+        usual = ("provider", "policy", "status", "endpoint", "group", "kind", "outcome", "trigger")
         choice = [f.name for f in model._meta.concrete_fields
-                  if (f.choices or f.get_internal_type() in ("BooleanField",)) and f.name in fields][:4]
+                  if (f.choices or f.get_internal_type() == "BooleanField" or f.name in usual) and f.name in fields][:4]
         attrs = {
             "list_display": fields[:8],
             "list_filter": choice,

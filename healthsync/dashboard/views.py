@@ -18,6 +18,7 @@ from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from limits import parse_many
 
 from healthsync.dashboard.charts import PALETTE, Series, chart, hbars
@@ -138,28 +139,34 @@ def _polling_state_model():  # noqa: ANN202
     return None
 
 
+RATE_BANDS = [(0.5, "< 1 per 2 days"), (2, "< 2 a day"), (8, "2–8 a day"), (24, "8–24 a day"),
+              (math.inf, "> 24 a day")]
+
+
 def _by_polling_state(model) -> dict | None:  # noqa: ANN001
+    """The scheduler's own view: its poll groups where the policy clusters, and its estimated update rates."""
     fields = {f.name for f in model._meta.get_fields()}
     group_field = next((f for f in ("group", "poll_group", "cluster") if f in fields), None)
-    rate_field = next((f for f in ("rate_per_day", "rate", "estimated_rate", "rate_estimate") if f in fields), None)
+    rate_field = next((f for f in ("rate", "rate_per_day", "estimated_rate", "rate_estimate") if f in fields), None)
+    names = provider_names()
+    sections = []
     if group_field:
-        rows = model.objects.values(group_field).annotate(n=Count("pk")).order_by(group_field)
-        items = [(f"group {row[group_field]}", row["n"]) for row in rows]
+        rows = (model.objects.exclude(**{f"{group_field}__isnull": True})
+                .values("provider", group_field).annotate(n=Count("pk")).order_by("provider", group_field))
+        items = [(f"{names.get(r['provider'], r['provider'])} · group {r[group_field]}", r["n"]) for r in rows]
         if items:
-            return {"source": f"scheduler poll groups ({model.__name__}.{group_field})",
-                    "chart": hbars(items, color=PALETTE[3])}
+            sections.append(("poll groups", hbars(items, color=PALETTE[3])))
     if rate_field:
-        bands = [(0.5, "under 1 every 2 days"), (2, "under 2 a day"), (8, "2–8 a day"), (24, "8–24 a day"),
-                 (math.inf, "more than 24 a day")]
         counts = Counter()
-        for rate in model.objects.values_list(rate_field, flat=True):
-            if rate is None:
-                continue
-            counts[next(label for upper, label in bands if rate < upper)] += 1
+        for rate in model.objects.exclude(**{f"{rate_field}__isnull": True}).values_list(rate_field, flat=True):
+            counts[next(label for upper, label in RATE_BANDS if rate < upper)] += 1
         if counts:
-            return {"source": f"estimated update rate per day ({model.__name__}.{rate_field})",
-                    "chart": hbars([(label, counts.get(label, 0)) for _, label in bands], color=PALETTE[3])}
-    return None
+            sections.append(("estimated update rate (uploads a day)",
+                             hbars([(label, counts.get(label, 0)) for _, label in RATE_BANDS], color=PALETTE[7])))
+    if not sections:
+        return None
+    return {"source": "from the scheduler's per-connection state: " + " and ".join(title for title, _ in sections),
+            "chart": mark_safe("".join(str(svg) for _, svg in sections))}
 
 
 def runs_section(buckets: Buckets) -> dict:
@@ -259,6 +266,44 @@ def budget_chart(rows: list[dict]):  # noqa: ANN201
                  limit=100)
 
 
+def _model(name: str):  # noqa: ANN202
+    try:
+        return apps.get_model("healthsync", name)
+    except LookupError:
+        return None
+
+
+def webhook_section(buckets: Buckets) -> dict:
+    """Notifications received over time (by partner), duplicates, and the miss rate: the share of the changes
+    our syncs stored on push-enabled connections that no notification announced (found by reconciling polls)."""
+    events, observations = _model("WebhookEvent"), _model("PushObservation")
+    names = provider_names()
+    out: dict = {"available": events is not None}
+    if events is not None:
+        per: dict[str, list[float]] = defaultdict(lambda: [0.0] * buckets.count)
+        total = deliveries = 0
+        for provider, received, sent in events.objects.filter(received_at__gte=buckets.start).values_list(
+                "provider", "received_at", "deliveries")[:MAX_RUNS]:
+            total += 1
+            deliveries += sent or 1
+            i = buckets.index(received)
+            if i is not None:
+                per[provider][i] += 1
+        series = [Series(names.get(p, p), v, stack="w") for p, v in sorted(per.items())]
+        out.update(events=total, duplicates=deliveries - total, pending=events.objects.filter(status="pending").count(),
+                   chart=chart(buckets.labels(), series, title="Webhook notifications", chart_id="chart-webhooks",
+                               empty_message="No webhook notifications in this window"))
+    if observations is not None:
+        rows = (observations.objects.filter(at__gte=buckets.start).values("provider")
+                .annotate(n=Count("pk"), missed=Count("pk", filter=Q(announced=False))).order_by("provider"))
+        rates = [(names.get(r["provider"], r["provider"]), 100.0 * r["missed"] / r["n"], r["missed"], r["n"])
+                 for r in rows if r["n"]]
+        out["miss_rates"] = rates
+        out["miss_chart"] = hbars([(name, round(rate, 1)) for name, rate, _, _ in rates], unit="%", limit=100) \
+            if rates else None
+    return out
+
+
 def webhook_metrics() -> list[tuple[str, str, float]]:
     """This process's webhook counters (by partner and outcome), if any were delivered here."""
     from healthsync.metrics import WEBHOOKS
@@ -295,6 +340,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "recent": recent,
         "failed": failed,
         "webhook_counters": webhook_metrics(),
+        "webhooks": webhook_section(buckets),
         "now": timezone.now(),
     }
     template = "healthsync/dashboard/_body.html" if request.GET.get("partial") else "healthsync/dashboard/index.html"

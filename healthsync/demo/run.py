@@ -8,7 +8,6 @@ every few seconds, and the diary and the operator dashboard refresh themselves a
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import random
 import signal
@@ -31,12 +30,8 @@ from healthsync.demo.browser import AppBrowser
 from healthsync.demo.devices import DeviceSimulator
 from healthsync.emulators import EmulatorServer, start_emulator
 from healthsync.models import Connection, SyncRun, record_models
+from healthsync.progress import progress_bar
 from healthsync.scheduling.worker import EmbeddedWorker
-
-try:
-    from tqdm import tqdm
-except ImportError:  # tqdm comes with the dev extra; without it the demo prints plain lines
-    tqdm = None
 
 PASSWORD = "demo"
 #: how often the demo polls each partner (seconds): fast enough to watch, far inside every partner limit
@@ -94,10 +89,7 @@ class Demo:
 
     def progress(self, total: int, desc: str):  # noqa: ANN201
         """A progress bar on a terminal (tqdm); nothing when the output is a pipe or tqdm is missing."""
-        tty = bool(self.out) and getattr(self.out, "isatty", lambda: False)()
-        if tqdm is None or not tty:
-            return contextlib.nullcontext(_NoBar())
-        return tqdm(total=total, desc=desc, unit="", file=self.out, leave=True, dynamic_ncols=True)
+        return progress_bar(self.out, total, desc)
 
     def create_users(self) -> list[str]:
         users = get_user_model().objects
@@ -195,13 +187,6 @@ class Demo:
             self.server.shutdown()
         for server in self.emulators.values():
             server.stop()
-
-
-class _NoBar:
-    n = 0
-
-    def update(self, k: int = 1) -> None:
-        self.n += k
 
 
 def _interrupt(signum: int, frame: object) -> None:
