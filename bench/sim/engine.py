@@ -171,7 +171,7 @@ def simulate(world: World, core: Core, grace_days: float = 2.0, step: float = 30
                 batch_c.append(c)
                 batch_t.append(tt)
                 st.next_due[c] = np.inf  # fetched now; observe() sets the next due time
-                for q, k in zip(*np.unique(partner[c], return_counts=True)):
+                for q, k in zip(*np.unique(partner[c], return_counts=True), strict=False):
                     room[q] -= k
         idx = np.nonzero(st.next_due < t_end)[0]
         if len(idx):

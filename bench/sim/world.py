@@ -27,7 +27,7 @@ def _week(day: np.ndarray, weekday_mult: list[float] | None = None, weekend: np.
     if weekend is not None:
         days[5], days[6] = weekend.copy(), weekend.copy()
     if weekday_mult:
-        days = [d * m for d, m in zip(days, weekday_mult)]
+        days = [d * m for d, m in zip(days, weekday_mult, strict=False)]
     w = np.concatenate(days)
     return w / w.mean()
 

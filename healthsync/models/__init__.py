@@ -9,7 +9,9 @@ from healthsync.models.records import (
     Workout,
     record_models,
 )
+from healthsync.models.polling import PartnerPolicyState, PollingState
 from healthsync.models.runs import SyncRun
+from healthsync.models.webhooks import PushObservation, WebhookEvent, WebhookSubscription
 
 __all__ = [
     "BloodPressure",
@@ -18,10 +20,15 @@ __all__ = [
     "EndpointState",
     "HealthRecord",
     "NutritionEntry",
+    "PartnerPolicyState",
     "PendingAuthorization",
+    "PushObservation",
+    "PollingState",
     "QuantitySample",
     "SleepSession",
     "SyncRun",
+    "WebhookEvent",
+    "WebhookSubscription",
     "Workout",
     "record_models",
 ]

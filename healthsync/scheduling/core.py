@@ -45,7 +45,7 @@ class PartnerSpec:
     interval: float = HOUR  # the fixed policy's interval, seconds
     min_interval: float = 5 * 60.0
     max_interval: float = DAY
-    utilisation: float = 0.7  # share of the app-wide limit the speculative polls may plan to use
+    utilisation: float = 0.9  # share of the app-wide limit the speculative polls may plan to use
 
     def app_per_day(self) -> float:
         """The most requests a day the app-wide limits allow (inf when none)."""
@@ -448,7 +448,7 @@ class AdaptiveCore(Core):
         budget: float = 4.0,  # planned speculative polls per active connection-day, at most (the knob)
         half_life_days: float = 21.0,
         fast_half_life_days: float = 2.0,
-        prior_days: float = 3.0,
+        prior_days: float = 1.0,
         fast_prior_days: float = 0.25,
         z: float = 1.0,  # exploration: upper posterior quantile, in standard deviations
         push_floor: float = 0.02,  # reconciliation polls per day a push connection gets beyond its misses
@@ -477,7 +477,7 @@ class AdaptiveCore(Core):
         """(posterior mean, planning rate with exploration bonus), events per day."""
         m = self.shared.mean_rate[st.partner[idx]]
         a0, b0 = m * self.prior_days, self.prior_days
-        a0f, b0f = m * self.fast_prior_days, self.fast_prior_days
+        a0f, b0f = 0.1 * m * self.fast_prior_days, self.fast_prior_days  # the fast one barely trusts the prior
         mean = (a0 + st.A[idx]) / (b0 + st.B[idx])
         ucb = mean + self.z * np.sqrt(a0 + st.A[idx]) / (b0 + st.B[idx])
         fast = (a0f + st.Af[idx]) / (b0f + st.Bf[idx])
