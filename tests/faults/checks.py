@@ -81,12 +81,12 @@ def no_overlapping_syncs(connections: list[Connection]) -> list[str]:
         if len(set(epochs)) != len(epochs):
             problems.append(f"connection {connection.pk}: two runs share an epoch: {epochs}")
         for a, b in itertools.combinations(runs, 2):  # a.epoch < b.epoch
-            if a.started_at < (b.finished_at or far) and b.started_at < (a.finished_at or far):
-                if a.outcome not in stopped:
-                    problems.append(
-                        f"connection {connection.pk}: run {a.pk} ({a.outcome}, epoch {a.epoch}) overlapped "
-                        f"run {b.pk} ({b.outcome}, epoch {b.epoch}) and was not fenced off"
-                    )
+            overlap = a.started_at < (b.finished_at or far) and b.started_at < (a.finished_at or far)
+            if overlap and a.outcome not in stopped:
+                problems.append(
+                    f"connection {connection.pk}: run {a.pk} ({a.outcome}, epoch {a.epoch}) overlapped "
+                    f"run {b.pk} ({b.outcome}, epoch {b.epoch}) and was not fenced off"
+                )
     return problems
 
 

@@ -7,9 +7,11 @@ broker, the leases and the budgets) and the test's emulators on loopback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -78,10 +80,8 @@ class Proc:
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 class Cluster:
@@ -101,6 +101,9 @@ class Cluster:
         }
         self.workers: list[Proc] = []
         self.ticks: list[Proc] = []
+        # like systemd's Restart=always: start a worker process again if it exits (see docs/operations.md)
+        self.supervise = False
+        self.restarts: list[str] = []
         self.celery = Celery("healthsync-test", broker=redis_url)
         self.redis = redis.Redis.from_url(redis_url)
 
@@ -109,12 +112,13 @@ class Cluster:
 
     # -- processes -------------------------------------------------------------------------------------------
 
-    def start_worker(self, concurrency: int = 2) -> Proc:
-        name = f"w{len(self.workers) + 1}"
+    def start_worker(self, concurrency: int = 2, name: str | None = None) -> Proc:
+        name = name or f"w{len(self.workers) + 1}"
         args = [sys.executable, "-m", "celery", "-A", "healthsync.executors.celery_app", "worker",
                 "--pool=prefork", f"--concurrency={concurrency}", "-Q", QUEUES, "-n", f"{name}@%h",
                 "--without-gossip", "--without-mingle", "-l", "INFO"]  # fmt: skip
         proc = Proc(name, args, self._env(), self.workdir / f"{name}.log")
+        proc.concurrency = concurrency
         self.workers.append(proc)
         return proc
 
@@ -137,6 +141,12 @@ class Cluster:
         wait_for(answered, timeout, f"{expected} workers to answer a ping", every=0.2)
 
     def assert_alive(self) -> None:
+        for proc in list(self.workers):
+            if not proc.alive() and self.supervise:
+                self.restarts.append(f"{proc.name}: {proc.tail(3)}")
+                proc.stop()
+                self.workers.remove(proc)
+                self.start_worker(proc.concurrency, proc.name)
         for proc in [*self.workers, *self.ticks]:
             assert proc.alive(), f"{proc.name} exited:\n{proc.tail()}"
 
@@ -155,5 +165,52 @@ class Cluster:
         replies = self.celery.control.inspect(timeout=0.5).active() or {}
         return [dict(task, hostname=host) for host, tasks in replies.items() for task in tasks]
 
+    def wait_active(self, match: Callable[[dict[str, Any]], bool], timeout: float = 30.0) -> dict[str, Any]:
+        """The first running sync task that ``match`` accepts (its args are (connection_id, trigger, sent_at))."""
+
+        def found() -> dict[str, Any] | None:
+            self.assert_alive()
+            return next((t for t in self.active() if match(t)), None)
+
+        return wait_for(found, timeout, "a matching sync task to run", every=0.05)
+
     def queued(self) -> int:
         return sum(self.redis.llen(q) for q in QUEUES.split(","))
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port, so a test can restart it without disturbing anyone."""
+
+    def __init__(self, workdir: Path) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.workdir = workdir
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.popen: subprocess.Popen | None = None
+
+    def start(self) -> PrivateRedis:
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log")]  # fmt: skip
+        self.popen = subprocess.Popen(args, cwd=self.workdir)
+        client = redis.Redis(port=self.port)
+        wait_for(lambda: _pings(client), 10, f"redis-server on port {self.port}")
+        return self
+
+    def stop(self) -> None:
+        if self.popen and self.popen.poll() is None:
+            self.popen.terminate()
+            self.popen.wait(10)
+
+    def restart(self, down_seconds: float = 1.0) -> None:
+        """Stop it (it keeps nothing on disk: queues, leases and budgets are lost) and start it again."""
+        self.stop()
+        time.sleep(down_seconds)
+        self.start()
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False

@@ -18,7 +18,7 @@ from django.db import connection as db
 from django.test import Client
 
 from healthsync.models import Connection
-from tests.faults.cluster import ROOT, Cluster
+from tests.faults.cluster import ROOT, Cluster, PrivateRedis
 from tests.oauth_helpers import connect
 
 REDIS_URL = os.environ.get("HEALTHSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")  # a database of its own
@@ -62,32 +62,50 @@ def cluster_factory(request, test_redis, transactional_db) -> Iterator[Callable[
     workdir.mkdir(parents=True)
     made: list[Cluster] = []
 
-    def make(partners: list, **overrides: object) -> Cluster:
+    def make(
+        partners: list, redis_url: str = REDIS_URL, sync_every: float | None = None, **overrides: object
+    ) -> Cluster:
         providers = {
-            p.slug: {"client_id": "demo-client", "client_secret": "demo-secret", "origin": p.url} for p in partners
+            p.slug: {
+                "client_id": "demo-client",
+                "client_secret": "demo-secret",
+                "origin": p.url,
+                **({"sync_every_seconds": sync_every} if sync_every else {}),
+            }
+            for p in partners
         }
         settings = {
             "EXECUTOR": "celery",
-            "CELERY_BROKER_URL": REDIS_URL,
-            "RATE_LIMIT_STORAGE": REDIS_URL,
+            "CELERY_BROKER_URL": redis_url,
+            "RATE_LIMIT_STORAGE": redis_url,
             "LEASE_SECONDS": 4,
             "HTTP_TIMEOUT_SECONDS": 10.0,
             "HTTP_BACKOFF_SECONDS": 0.05,
             "MAX_WAIT_SECONDS": 3.0,
             "TICK_SECONDS": 0.3,
-            "PROVIDERS": providers,
             **overrides,
         }
-        cluster = Cluster(Path(workdir), database_url(), REDIS_URL, settings)
+        for slug, extra in dict(overrides.pop("PROVIDERS", {})).items():
+            providers[slug].update(extra)
+        settings["PROVIDERS"] = providers
+        cluster = Cluster(Path(workdir), database_url(), redis_url, settings)
         made.append(cluster)
         return cluster
 
+    make.workdir = workdir  # type: ignore[attr-defined]
     yield make
     for cluster in made:
         cluster.stop()
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
         for cluster in made:
             print(cluster.logs())
+
+
+@pytest.fixture
+def private_redis(cluster_factory) -> Iterator[PrivateRedis]:  # noqa: ANN001
+    server = PrivateRedis(cluster_factory.workdir).start()
+    yield server
+    server.stop()
 
 
 @pytest.hookimpl(hookwrapper=True)

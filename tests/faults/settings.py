@@ -6,7 +6,6 @@ import json
 import os
 
 import dj_database_url
-
 from example.settings import *  # noqa: F403
 from example.settings import HEALTHSYNC as _BASE
 
