@@ -6,6 +6,7 @@ is a no-op and only the lines written through ``bar.write`` appear.
 
 from __future__ import annotations
 
+import shutil
 from typing import TextIO
 
 try:
@@ -64,4 +65,5 @@ def progress_bar(out: TextIO | None, total: int, desc: str) -> NoBar | _Bar:
     tty = stream is not None and getattr(stream, "isatty", lambda: False)()
     if tqdm is None or not tty:
         return NoBar(out)
-    return _Bar(tqdm(total=total, desc=desc, file=stream, leave=True, dynamic_ncols=True, unit=""))
+    width = min(shutil.get_terminal_size((100, 24)).columns, 110)  # a terminal without a size reports 0 columns
+    return _Bar(tqdm(total=total, desc=desc, file=stream, leave=True, ncols=width, unit=""))

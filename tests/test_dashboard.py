@@ -187,3 +187,5 @@ def test_charts_draw_bars_lines_and_an_empty_state():
     assert "No data" in charts.chart(["a"], [charts.Series("x", [None])])
     assert "<script" not in charts.chart(["<script>"], [charts.Series("<script>", [1])])
     assert [charts.nice_step(v) for v in (0.3, 7.5, 12, 2600)] == [0.5, 10, 20, 5000]
+    ticks = re.findall(r'text-anchor="end"[^>]*>([^<]+)<', charts.chart(["a"], [charts.Series("x", [9.3])]))
+    assert ticks == ["0", "2", "4", "6", "8", "10"]  # round steps, and no empty band above the data

@@ -94,11 +94,9 @@ def chart(
     if not has_bars and y_min is None:  # a line of weights: zoom on the data, with some air around it
         pad = max((high - low) * 0.15, abs(high) * 0.01, 0.5)
         low, high = math.floor(low - pad), high + pad
-    step = nice_step((high - low) / 4) if high > low else 1.0
+    step = nice_step((high - low) / 5) if high > low else 1.0
     low = math.floor(low / step) * step
-    high = low + 4 * step
-    while high < max(top_values):
-        high += step
+    high = low + max(math.ceil((high - low) / step - 1e-9), 1) * step
 
     plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
     n = len(labels)
