@@ -112,12 +112,17 @@ def test_sync_now_is_for_my_own_connections_only(alice_client, django_user_model
     assert alice_client.get("/sync/strava/").status_code == 405
 
 
-def test_status_fingerprint_changes_when_a_sync_finishes(alice_client, user):
+def test_status_fingerprint_changes_when_new_data_arrives_not_on_empty_polls(alice_client, user):
     connection = make_connection(user, "strava")
     before = alice_client.get("/status.json").json()
     assert before["services"][0]["provider"] == "strava"
-    Connection.objects.filter(pk=connection.pk).update(last_sync_at=timezone.now())
-    assert alice_client.get("/status.json").json()["fingerprint"] != before["fingerprint"]
+    SyncRun.objects.create(connection=connection, outcome="success", records_new=0)
+    assert alice_client.get("/status.json").json()["fingerprint"] == before["fingerprint"]
+    SyncRun.objects.create(connection=connection, outcome="success", records_new=2)
+    after = alice_client.get("/status.json").json()["fingerprint"]
+    assert after != before["fingerprint"]
+    Connection.objects.filter(pk=connection.pk).update(status=Connection.Status.REVOKED)
+    assert alice_client.get("/status.json").json()["fingerprint"] != after
 
 
 def test_log_a_meal(alice_client, user):

@@ -7,6 +7,7 @@ import hashlib
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -148,11 +149,14 @@ def add_food(request: HttpRequest) -> HttpResponse:
 
 
 def fingerprint(user) -> str:  # noqa: ANN001
-    """Changes whenever a sync of this user's services starts or finishes: the page reloads when it does."""
-    rows = Connection.objects.filter(user=user).order_by("provider").values_list(
-        "provider", "status", "last_sync_at", "sync_epoch")
-    running = SyncRun.objects.filter(connection__user=user, outcome=SyncRun.Outcome.RUNNING).count()
-    return hashlib.sha1(repr((list(rows), running)).encode()).hexdigest()[:16]
+    """Changes when something the page shows changes: a service's status, or a sync that found new data or
+    failed. Polls that find nothing leave it alone, so an open page does not reload for nothing."""
+    statuses = list(Connection.objects.filter(user=user).order_by("provider").values_list("provider", "status"))
+    notable = (SyncRun.objects.filter(connection__user=user)
+               .filter(Q(records_new__gt=0) | Q(records_changed__gt=0) | Q(records_deleted__gt=0)
+                       | Q(outcome__in=[SyncRun.Outcome.FAILED, SyncRun.Outcome.REVOKED]))
+               .order_by("-pk").values_list("pk", flat=True).first())
+    return hashlib.sha1(repr((statuses, notable)).encode()).hexdigest()[:16]
 
 
 @login_required
