@@ -9,5 +9,6 @@ class HealthsyncConfig(AppConfig):
     def ready(self) -> None:
         from healthsync import checks  # noqa: F401 - registers the system checks
         from healthsync.providers import autodiscover
+        from healthsync.webhooks import receivers  # noqa: F401 - push subscriptions follow connections
 
         autodiscover()

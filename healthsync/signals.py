@@ -8,3 +8,5 @@ connection_revoked = Signal()
 connection_created = Signal()
 #: sent with ``connection`` and ``run`` after a sync stored changes
 records_synced = Signal()
+#: sent with ``connection`` just before a disconnect revokes its tokens and deletes it (push unsubscribes here)
+connection_disconnecting = Signal()

@@ -13,6 +13,7 @@ urlpatterns = [
     path("callback/<slug:slug>/", views.callback_view, name="callback"),
     path("disconnect/<slug:slug>/", views.disconnect_view, name="disconnect"),
     path("api/", include("healthsync.api.urls")),
+    path("webhooks/", include("healthsync.webhooks.urls")),  # one callback per push provider: webhooks/<slug>/
     path("dashboard/", include("healthsync.dashboard.urls")),
     path("metrics", metrics.metrics_view, name="metrics"),
 ]

@@ -118,6 +118,7 @@ def _store(provider: Provider, user_id: int, external_id: str, scopes: list[str]
 
 def disconnect(connection: Connection) -> bool:
     """Revoke at the partner where it offers revocation, then delete the tokens. Returns the partner's answer."""
+    signals.connection_disconnecting.send(sender=Connection, connection=connection)
     provider_revoked = oauth.revoke(get_provider(connection.provider), connection)
     connection.delete()
     return provider_revoked

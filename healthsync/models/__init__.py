@@ -1,4 +1,5 @@
 from healthsync.models.connection import Connection, EndpointState, PendingAuthorization
+from healthsync.models.polling import PartnerPolicyState, PollingState
 from healthsync.models.records import (
     BloodPressure,
     DailyActivity,
@@ -9,7 +10,6 @@ from healthsync.models.records import (
     Workout,
     record_models,
 )
-from healthsync.models.polling import PartnerPolicyState, PollingState
 from healthsync.models.runs import SyncRun
 from healthsync.models.webhooks import PushObservation, WebhookEvent, WebhookSubscription
 

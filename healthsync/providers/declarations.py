@@ -182,3 +182,91 @@ class Endpoint:
         """Decorator: a pure function from one raw partner record to zero or more normalized records."""
         self.mapper = fn
         return staticmethod(fn)
+
+
+# --- push (webhooks) -----------------------------------------------------------------------------------------------
+# The defaults of each subscription style are the values of the partner that made the style common.
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """The partner checks our callback with ``GET ?<token>=…&<challenge>=…``; we echo the challenge as JSON
+    ``{<answer or challenge>: challenge}`` when the token is ours (Strava's ``hub.*``, Oura)."""
+
+    token: str
+    challenge: str
+    answer: str = ""
+
+
+@dataclass(frozen=True)
+class HeadCheck:
+    """The partner checks that our callback answers ``HEAD`` with 2xx before registering it (Withings)."""
+
+
+@dataclass(frozen=True)
+class Hmac:
+    """``header`` = HMAC-SHA256(client secret, ``timestamp`` header + raw body) in hex (Oura: upper case)."""
+
+    header: str
+    timestamp: str
+    upper: bool = True
+
+
+@dataclass(frozen=True)
+class AppSubscription:
+    """One push subscription for the whole app, at a full URL, managed with the client credentials in the form
+    (Strava). Created and checked by ``manage.py healthsync_webhooks``."""
+
+    url: str
+    fields: Mapping[str, str] = field(
+        default_factory=lambda: {"callback": "callback_url", "token": "verify_token", "id": "id"}
+    )
+
+
+@dataclass(frozen=True)
+class UserSubscriptions:
+    """One subscription per connected user and notified category, made with the user's token on connect and
+    revoked on disconnect (Withings Notify). ``path`` is relative to the provider's ``api``."""
+
+    path: str
+    category: str = "appli"
+    callback: str = "callbackurl"
+    subscribe: Mapping[str, str] = field(default_factory=lambda: {"action": "subscribe", "comment": "healthsync"})
+    revoke: Mapping[str, str] = field(default_factory=lambda: {"action": "revoke"})
+    listing: Mapping[str, str] = field(default_factory=lambda: {"action": "list"})
+    profiles: str = "profiles"  # where the listing answer holds the subscriptions
+
+
+@dataclass(frozen=True)
+class TypedSubscriptions:
+    """App-wide subscriptions, one per (notified data type, event type), managed with client-credential headers;
+    they expire and are renewed at ``renew`` (Oura)."""
+
+    url: str
+    event_types: tuple[str, ...] = ("create", "update", "delete")
+    renew: str = "renew/{id}"
+    id_header: str = "x-client-id"
+    secret_header: str = "x-client-secret"
+    expires: str = "expiration_time"
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """How a partner pushes: its subscriptions, the callback check, the signature, and where a notification says
+    who (``user``), what (``kind``, mapped by ``kinds`` to the endpoints it refreshes), which change (``action``,
+    ``object_id``; "delete" deletes that record) and when (``start``/``end``: a window hint in epoch seconds).
+    Values are dotted paths into the notification. ``revoked``: field values meaning the user revoked access."""
+
+    subscribe: AppSubscription | UserSubscriptions | TypedSubscriptions
+    verify: Challenge | HeadCheck
+    user: str
+    kinds: Mapping[str, tuple[str, ...]]
+    kind: str | None = None
+    action: str | None = None
+    object_id: str | None = None
+    start: str | None = None
+    end: str | None = None
+    signature: Hmac | None = None
+    form: bool = False  # form-encoded notifications (Withings), else JSON
+    revoked: Mapping[str, str] = field(default_factory=dict)
+    deadline: float = 10.0  # seconds the partner waits for our answer before it retries

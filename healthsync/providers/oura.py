@@ -4,7 +4,17 @@ import datetime as dt
 
 from healthsync.models import DailyActivity, QuantitySample, SleepSession, Workout
 from healthsync.providers.base import Provider
-from healthsync.providers.declarations import Endpoint, FromEndpoint, NextToken, OAuth2, Since
+from healthsync.providers.declarations import (
+    Challenge,
+    Endpoint,
+    FromEndpoint,
+    Hmac,
+    NextToken,
+    OAuth2,
+    Since,
+    TypedSubscriptions,
+    Webhook,
+)
 from healthsync.providers.mapping import day, instant, number, optional_number
 
 S = Workout.Sport
@@ -30,6 +40,11 @@ class Oura(Provider):
     workouts = feed("workout", "workout")
     heartrate = feed("heartrate", "heartrate", Since("start_datetime", "end_datetime", fmt="iso",
                                                      lookback=dt.timedelta(hours=2)))
+    # webhooks per data type and event type (client-credential headers, renewed before they expire), signed
+    push = Webhook(TypedSubscriptions("https://api.ouraring.com/v2/webhook/subscription"),
+                   Challenge("verification_token", "challenge"), signature=Hmac("x-oura-signature", "x-oura-timestamp"),
+                   user="user_id", kind="data_type", action="event_type", object_id="object_id",
+                   kinds={"daily_activity": ("daily_activity",), "sleep": ("sleep",), "workout": ("workouts",)})
 
     @daily_activity.maps
     def activity(a):

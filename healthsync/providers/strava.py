@@ -4,7 +4,16 @@ import datetime as dt
 
 from healthsync.models import Workout
 from healthsync.providers.base import Provider
-from healthsync.providers.declarations import Endpoint, FromToken, OAuth2, PageNumber, Since
+from healthsync.providers.declarations import (
+    AppSubscription,
+    Challenge,
+    Endpoint,
+    FromToken,
+    OAuth2,
+    PageNumber,
+    Since,
+    Webhook,
+)
 from healthsync.providers.mapping import day, instant, number, optional_number
 
 S = Workout.Sport
@@ -26,6 +35,11 @@ class Strava(Provider):
     # `after` filters on start time: a week's lookback catches late uploads, edits and deletions
     activities = Endpoint("athlete/activities", page=PageNumber(size=200), scope=("activity:read_all", "activity:read"),
                           since=Since("after", lookback=dt.timedelta(days=7)))
+    # push: one app subscription, the hub.challenge check, no signature; athlete events with authorized=false revoke
+    push = Webhook(AppSubscription("https://www.strava.com/api/v3/push_subscriptions"), deadline=2,
+                   verify=Challenge("hub.verify_token", "hub.challenge"), user="owner_id", kind="object_type",
+                   kinds={"activity": ("activities",)}, action="aspect_type", object_id="object_id",
+                   revoked={"object_type": "athlete", "updates.authorized": "false"})
 
     @activities.maps
     def workout(a):

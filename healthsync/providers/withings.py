@@ -4,7 +4,17 @@ import datetime as dt
 
 from healthsync.models import BloodPressure, DailyActivity, QuantitySample, SleepSession, Workout
 from healthsync.providers.base import Provider
-from healthsync.providers.declarations import Endpoint, Envelope, FromToken, OAuth2, OffsetMore, Since
+from healthsync.providers.declarations import (
+    Endpoint,
+    Envelope,
+    FromToken,
+    HeadCheck,
+    OAuth2,
+    OffsetMore,
+    Since,
+    UserSubscriptions,
+    Webhook,
+)
 from healthsync.providers.mapping import SkipRecord, day, day_start, epoch, number, optional_number
 
 S, K = Workout.Sport, QuantitySample.Kind
@@ -35,6 +45,11 @@ class Withings(Provider):
     workouts = feed("v2/measure", "getworkouts", "series", "user.activity")
     sleep = feed("v2/sleep", "getsummary", "series", "user.sleepevents",
                  data_fields="deepsleepduration,lightsleepduration,remsleepduration,wakeupduration,hr_average")
+    # Notify: per user and `appli` category (1 weight, 4 blood pressure, 16 activity, 44 sleep), form-encoded,
+    # with the data's time window; the callback must answer HEAD
+    push = Webhook(UserSubscriptions("notify"), HeadCheck(), form=True, user="userid", kind="appli",
+                   kinds={"1": ("measures",), "4": ("measures",), "16": ("activity", "workouts"), "44": ("sleep",)},
+                   start="startdate", end="enddate")
 
     def revoke_request(self, connection):
         creds = self.settings()

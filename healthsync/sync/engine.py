@@ -18,6 +18,7 @@ from healthsync.sync.fetch import Batch, Window, fetch_raw, map_records, window_
 from healthsync.sync.lease import Lease, LeaseLost, fence, take_epoch
 from healthsync.sync.session import PartnerSession
 from healthsync.sync.store import Counts, delete_missing, upsert
+from healthsync.webhooks.plan import Plan
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,10 @@ def sync(connection: Connection, trigger: str = SyncRun.Trigger.MANUAL) -> SyncR
     with Lease(connection.pk) as lease:
         connection.refresh_from_db()
         epoch = take_epoch(connection)
-        run = SyncRun.objects.create(connection=connection, trigger=trigger, epoch=epoch)
+        plan = Plan.load(connection)  # pending webhook notifications
+        run = SyncRun.objects.create(connection=connection, trigger=plan.trigger(trigger), epoch=epoch)
         try:
-            _run(provider, connection, lease, run)
+            _run(provider, connection, lease, run, plan)
         except LeaseLost as exc:
             run.outcome, run.error = SyncRun.Outcome.LEASE_LOST, str(exc)
         finally:
@@ -45,13 +47,14 @@ def sync(connection: Connection, trigger: str = SyncRun.Trigger.MANUAL) -> SyncR
             run.save()
             if run.outcome != SyncRun.Outcome.LEASE_LOST:
                 _finish(connection, run, epoch)
+                plan.finish(connection, run)
     metrics.record_sync(provider.slug, run)
     if run.found_new_data:
         signals.records_synced.send(sender=SyncRun, connection=connection, run=run)
     return run
 
 
-def _run(provider: Provider, connection: Connection, lease: Lease, run: SyncRun) -> None:
+def _run(provider: Provider, connection: Connection, lease: Lease, run: SyncRun, plan: Plan) -> None:
     if connection.status == Connection.Status.REVOKED:
         run.outcome, run.error = SyncRun.Outcome.REVOKED, "the connection needs the user to reconnect"
         return
@@ -61,8 +64,10 @@ def _run(provider: Provider, connection: Connection, lease: Lease, run: SyncRun)
         if not granted(endpoint, connection):
             run.details[endpoint.name] = {"skipped": "scope not granted"}
             continue
+        if not plan.wants(endpoint, run.trigger):
+            continue  # a webhook sync fetches what was notified
         try:
-            _sync_endpoint(provider, session, endpoint, run)
+            _sync_endpoint(provider, session, endpoint, run, plan)
         except TokenRevoked as exc:
             run.outcome, run.error = SyncRun.Outcome.REVOKED, str(exc)
             break
@@ -75,7 +80,7 @@ def _run(provider: Provider, connection: Connection, lease: Lease, run: SyncRun)
         finally:
             run.requests = session.requests
     if run.outcome == SyncRun.Outcome.RUNNING:
-        tried = sum(1 for e in provider.endpoints() if granted(e, connection))
+        tried = sum(1 for e in provider.endpoints() if granted(e, connection) and plan.wants(e, run.trigger))
         run.outcome = (
             SyncRun.Outcome.SUCCESS if not failures
             else SyncRun.Outcome.FAILED if len(failures) == tried
@@ -86,16 +91,19 @@ def _run(provider: Provider, connection: Connection, lease: Lease, run: SyncRun)
         run.details["retry_at"] = retry_at.isoformat()
 
 
-def _sync_endpoint(provider: Provider, session: PartnerSession, endpoint: Endpoint, run: SyncRun) -> None:
+def _sync_endpoint(provider: Provider, session: PartnerSession, endpoint: Endpoint, run: SyncRun, plan: Plan) -> None:
     connection = session.connection
     state, _ = EndpointState.objects.get_or_create(connection=connection, endpoint=endpoint.name)
     window = window_for(endpoint, state.cursor, provider.backfill, timezone.now())
+    window, advance = plan.narrow(endpoint, window)  # a notified window: the cursor stays before unfetched data
     batch = map_records(endpoint, fetch_raw(session, endpoint, window))
     with transaction.atomic():
         fence(connection.pk, run.epoch)
         counts = upsert(connection, endpoint.name, batch.records)
         counts.deleted = _delete_missing(connection, endpoint, state, window, batch)
-        state.cursor = window.began_at.isoformat()
+        counts.deleted += plan.delete(connection, endpoint, state.record_types)
+        if advance:
+            state.cursor = window.began_at.isoformat()
         state.last_success_at, state.last_error = timezone.now(), ""
         state.save(update_fields=["cursor", "last_success_at", "last_error", "record_types"])
     _add_to_run(run, endpoint, counts, batch)
