@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .push import PushConfig
 from .state import EmulatorState
 
 
@@ -109,7 +110,31 @@ def control_routes(state: EmulatorState) -> list[Route]:
             state.stats.reset()
         return JSONResponse(state.requests_report())
 
+    async def push(request: Request) -> JSONResponse:
+        if request.method == "POST":
+            try:
+                state.pusher.configure(PushConfig.from_dict(await _json(request)))
+            except (ValueError, TypeError) as exc:
+                return _err(str(exc))
+        return JSONResponse(state.pusher.report(with_log=request.query_params.get("log") == "1"))
+
+    async def push_scan(request: Request) -> JSONResponse:
+        return JSONResponse({"sent": state.pusher.scan() if state.pusher.started else 0})
+
+    async def push_replay(request: Request) -> JSONResponse:
+        import asyncio
+
+        try:
+            body = await _json(request)
+            status = await asyncio.to_thread(state.pusher.replay, int(body["id"]))
+        except (KeyError, ValueError, StopIteration) as exc:
+            return _err(f"no such delivery: {exc}", 404)
+        return JSONResponse({"status": status})
+
     return [
+        Route("/_emulator/push", push, methods=["GET", "POST"]),
+        Route("/_emulator/push/scan", push_scan, methods=["POST"]),
+        Route("/_emulator/push/replay", push_replay, methods=["POST"]),
         Route("/_emulator/users", users),
         Route("/_emulator/clock", clock, methods=["GET", "POST"]),
         Route("/_emulator/upload", mutation("upload"), methods=["POST"]),

@@ -4,11 +4,16 @@ rolling-window rate limits with ``Retry-After`` / ``X-RateLimit-*`` on 429."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import random
+import time as wall
+import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -20,6 +25,7 @@ from .common import params
 from .control import control_routes
 from .faults import FaultHooks, FaultMiddleware
 from .oauth import AccessToken, OAuthError, OAuthQuirks, OAuthServer, authorize_endpoint, bearer
+from .push import Delivery, Outgoing, PushConfig, authorized
 from .ratelimit import RateLimiter, RollingWindow
 from .state import EmulatorState
 from .world import Record, User, World, iso_local, stable_uuid
@@ -49,6 +55,12 @@ COLLECTIONS = {
     "workout": ("workout", "workout"),
 }
 MAX_HEARTRATE_RANGE = 30 * 86400
+#: webhook data types (the spec's ExtApiV2DataType) and the neutral kinds this emulator announces for them
+WEBHOOK_DATA_TYPES = ("tag", "enhanced_tag", "workout", "session", "sleep", "daily_sleep", "daily_readiness",
+                      "daily_activity", "daily_spo2", "sleep_time", "rest_mode_period", "ring_configuration",
+                      "daily_stress", "daily_cardiovascular_age", "daily_resilience", "vo2_max", "meal")
+DATA_TYPE = {"daily": "daily_activity", "sleep": "sleep", "workout": "workout"}
+WEBHOOK_EVENTS = ("create", "update", "delete")
 
 
 def detail(message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -72,6 +84,47 @@ class OuraState(EmulatorState):
         "sleep": "sleep",
         "workout": "workout",
     }
+    # the spec's guide: answer 2xx within 10 s; up to 10 retries (about an hour); 410 cancels the subscription
+    push_deadline = 10.0
+    push_retries = tuple(4.0 * 2**i for i in range(10))
+    push_cancel_on_410 = True
+
+    def __init__(self, *args: Any, webhook_ttl: float = 90 * 86400, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.webhook_ttl = webhook_ttl  # [unverified] lifetime of a subscription before it must be renewed
+        #: webhook subscriptions by id: callback_url, verification_token, event_type, data_type, expires (epoch)
+        self.webhooks: dict[str, dict[str, Any]] = {}
+
+    def webhook_view(self, sub: dict[str, Any]) -> dict[str, Any]:
+        return {"id": sub["id"], "callback_url": sub["callback_url"], "event_type": sub["event_type"],
+                "data_type": sub["data_type"], "expiration_time": utc(sub["expires"])}
+
+    def push_notices(self, rec: Record, action: str, now: float) -> list[Outgoing]:
+        user = self.world.users[rec.user].partner_user_id
+        data_type = DATA_TYPE.get(rec.kind)
+        if data_type is None or not authorized(self, user):
+            return []
+        payload = {"event_type": action, "data_type": data_type, "object_id": self.doc_id(rec),
+                   "event_time": utc(now), "user_id": user}
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        notice = {"user": user, "kind": data_type, "action": action, "object_id": payload["object_id"]}
+        return [
+            Outgoing(sub["callback_url"], body, "application/json", {**notice, "subscription": sub["id"]})
+            for sub in list(self.webhooks.values())
+            if sub["data_type"] == data_type and sub["event_type"] == action and sub["expires"] > now
+        ]
+
+    def push_headers(self, delivery: Delivery, config: PushConfig) -> dict[str, str]:
+        """``x-oura-signature`` = upper-case hex HMAC-SHA256(client secret, timestamp + body), at send time."""
+        if config.signature == "missing":
+            return {}
+        stamp = str(int(wall.time() + config.timestamp_skew))
+        key = self.oauth.client_secret if config.signature == "valid" else "not-the-secret"
+        signature = hmac.new(key.encode(), stamp.encode() + delivery.body, hashlib.sha256).hexdigest().upper()
+        return {"x-oura-signature": signature, "x-oura-timestamp": stamp}
+
+    def push_cancel(self, delivery: Delivery) -> None:
+        self.webhooks.pop(delivery.notice.get("subscription", ""), None)
 
     def doc_id(self, rec: Record) -> str:
         return stable_uuid(self.world.seed, "oura", rec.kind, rec.id)
@@ -292,11 +345,14 @@ def create_app(
     rate_limit: int = 5000,
     rate_window: int = 300,
     token_rate_limit: int | None = None,
+    webhook_ttl: float = 90 * 86400,
 ) -> Starlette:
     clock = clock or Clock()
     world = World(seed, users, clock, lambda i: stable_uuid(seed, "oura-user", i), lambda i: f"oura-user-{i + 1}")
     limiter = RateLimiter(RollingWindow("application", rate_limit, rate_window))
-    state = OuraState(world, OAuthServer(QUIRKS, clock, client_id, client_secret), limiter, page_size)
+    state = OuraState(
+        world, OAuthServer(QUIRKS, clock, client_id, client_secret), limiter, page_size, webhook_ttl=webhook_ttl
+    )
     token_windows: dict[str, RollingWindow] = {}
     user_list = [(u.username, u.partner_user_id) for u in world.users]
 
@@ -442,8 +498,94 @@ def create_app(
             return oauth_error("invalid_token", "Token not found or already revoked")
         return JSONResponse({})
 
+    def client_headers(request: Request) -> Response | None:
+        if request.headers.get("x-client-id") != client_id or request.headers.get("x-client-secret") != client_secret:
+            return detail("Invalid client credentials", 401)
+        return None
+
+    async def verify_callback(callback: str, token: str) -> bool:
+        challenge = uuid.uuid4().hex
+        try:
+            async with httpx.AsyncClient(timeout=state.push_deadline) as http:
+                answer = await http.get(callback, params={"verification_token": token, "challenge": challenge})
+            return answer.status_code == 200 and answer.json().get("challenge") == challenge
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return False
+
+    async def webhook_body(request: Request) -> dict[str, Any] | Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return detail("Invalid request body", 422)
+        for name, allowed in (("event_type", WEBHOOK_EVENTS), ("data_type", WEBHOOK_DATA_TYPES)):
+            if name in body and body[name] not in allowed:
+                return validation_error(name, f"value is not a valid enumeration member; permitted: {allowed}")
+        return body
+
+    async def subscriptions(request: Request) -> Response:
+        refused = client_headers(request)
+        if refused:
+            return refused
+        if request.method == "GET":
+            return JSONResponse([state.webhook_view(s) for s in state.webhooks.values()])
+        body = await webhook_body(request)
+        if isinstance(body, Response):
+            return body
+        for name in ("callback_url", "verification_token", "event_type", "data_type"):
+            if not isinstance(body.get(name), str):
+                return validation_error(name, "field required")
+        for sub in state.webhooks.values():
+            if (sub["callback_url"], sub["event_type"], sub["data_type"]) == (
+                body["callback_url"], body["event_type"], body["data_type"]):
+                return detail("Webhook subscription already exists", 409)  # [unverified]
+        if not await verify_callback(body["callback_url"], body["verification_token"]):
+            return detail("Webhook verification failed", 400)  # [unverified] status
+        sub = {"id": str(uuid.uuid4()), "expires": clock.now() + state.webhook_ttl,
+               **{k: body[k] for k in ("callback_url", "verification_token", "event_type", "data_type")}}
+        state.webhooks[sub["id"]] = sub
+        state.pusher.ensure_started()
+        return JSONResponse(state.webhook_view(sub), 201)
+
+    async def subscription(request: Request) -> Response:
+        refused = client_headers(request)
+        if refused:
+            return refused
+        sub = state.webhooks.get(request.path_params["id"])
+        if sub is None:
+            return detail("Webhook with specified id does not exist.", 404)
+        if request.method == "DELETE":
+            del state.webhooks[sub["id"]]
+            return Response(status_code=204)
+        if request.method == "PUT":
+            body = await webhook_body(request)
+            if isinstance(body, Response):
+                return body
+            if not isinstance(body.get("verification_token"), str):
+                return validation_error("verification_token", "field required")
+            changed = {k: body[k] for k in ("callback_url", "event_type", "data_type") if body.get(k)}
+            moved = "callback_url" in changed
+            if moved and not await verify_callback(changed["callback_url"], body["verification_token"]):
+                return detail("Webhook verification failed", 400)
+            sub.update(changed, verification_token=body["verification_token"])
+        return JSONResponse(state.webhook_view(sub))
+
+    async def renew(request: Request) -> Response:
+        refused = client_headers(request)
+        if refused:
+            return refused
+        sub = state.webhooks.get(request.path_params["id"])
+        if sub is None:
+            return detail("Webhook with specified id does not exist.", 404)
+        sub["expires"] = clock.now() + state.webhook_ttl
+        return JSONResponse(state.webhook_view(sub))
+
     base = "/v2/usercollection"
     routes = [
+        Route("/v2/webhook/subscription", subscriptions, methods=["GET", "POST"]),
+        Route("/v2/webhook/subscription/renew/{id}", renew, methods=["PUT"]),
+        Route("/v2/webhook/subscription/{id}", subscription, methods=["GET", "PUT", "DELETE"]),
         Route("/oauth/authorize", authorize, methods=["GET", "POST"]),
         Route("/oauth/token", token, methods=["POST"]),
         Route("/oauth/revoke", revoke, methods=["GET", "POST"]),

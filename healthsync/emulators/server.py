@@ -56,6 +56,7 @@ class EmulatorServer:
         emulator = getattr(self.app.state, "emulator", None)
         if emulator is not None:
             emulator.faults.stop.set()  # release hanging "timeout" faults
+            emulator.pusher.stop()
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout)

@@ -10,6 +10,7 @@ from typing import Any
 from .clock import Clock
 from .faults import FaultConfig, Faults
 from .oauth import OAuthServer, TokenGrant
+from .push import Delivery, Outgoing, PushConfig, Pusher
 from .ratelimit import RateLimiter
 from .stats import RequestStats
 from .world import Record, User, World
@@ -19,6 +20,10 @@ class EmulatorState:
     slug = "base"
     #: partner resource names (and neutral names) -> neutral kind
     kind_aliases: dict[str, str] = {}
+    #: push: seconds the partner waits for our answer, its retry delays after a failed attempt, 410 = unsubscribe
+    push_deadline: float = 10.0
+    push_retries: tuple[float, ...] = ()
+    push_cancel_on_410: bool = False
 
     def __init__(self, world: World, oauth: OAuthServer, limiter: RateLimiter, page_size: int) -> None:
         self.world = world
@@ -28,6 +33,7 @@ class EmulatorState:
         self.page_size = page_size
         self.faults = Faults()
         self.stats = RequestStats()
+        self.pusher = Pusher(self)
 
     # -- partner hooks --------------------------------------------------------------------------------
     def render(self, rec: Record, now: float) -> dict[str, Any]:
@@ -38,6 +44,17 @@ class EmulatorState:
 
     def parse_id(self, kind: str, raw: Any) -> int:
         return int(raw)
+
+    def push_notices(self, rec: Record, action: str, now: float) -> list[Outgoing]:
+        """The notifications a change of ``rec`` sends to the subscribed callbacks (none by default)."""
+        return []
+
+    def push_headers(self, delivery: Delivery, config: PushConfig) -> dict[str, str]:
+        """Headers of one delivery attempt (a signature, for partners that sign)."""
+        return {}
+
+    def push_cancel(self, delivery: Delivery) -> None:
+        """The callback answered 410: drop the subscription it was sent for."""
 
     # -- users ----------------------------------------------------------------------------------------
     def users(self) -> list[dict[str, str]]:

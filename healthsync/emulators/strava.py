@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import random
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -17,6 +20,7 @@ from .common import params, to_int
 from .control import control_routes
 from .faults import FaultHooks, FaultMiddleware
 from .oauth import AccessToken, OAuthError, OAuthQuirks, OAuthServer, authorize_endpoint, bearer
+from .push import Outgoing, authorized
 from .ratelimit import FixedWindow, RateLimiter
 from .state import EmulatorState
 from .world import Record, World, iso_utc, stable_id
@@ -77,6 +81,35 @@ def rate_limited() -> JSONResponse:
 class StravaState(EmulatorState):
     slug = "strava"
     kind_aliases = {"workout": "workout", "activity": "workout", "activities": "workout"}
+    # the vendor docs: answer within 2 s; up to 3 attempts in total (the spacing is not documented)
+    push_deadline = 2.0
+    push_retries = (5.0, 30.0)
+    #: the app's one push subscription: {"id", "callback_url", ...} or None
+    subscription: dict[str, Any] | None = None
+
+    def event(self, owner: int, object_type: str, object_id: int, aspect: str, updates: dict, now: float) -> Outgoing:
+        assert self.subscription is not None
+        payload = {"aspect_type": aspect, "event_time": int(now), "object_id": object_id, "object_type": object_type,
+                   "owner_id": owner, "subscription_id": self.subscription["id"], "updates": updates}
+        notice = {"user": str(owner), "kind": object_type, "action": aspect, "object_id": str(object_id)}
+        return Outgoing(self.subscription["callback_url"], json.dumps(payload).encode(), "application/json", notice)
+
+    def push_notices(self, rec: Record, action: str, now: float) -> list[Outgoing]:
+        owner = self.athlete_id(rec.user)
+        if self.subscription is None or rec.kind != "workout" or not authorized(self, str(owner)):
+            return []
+        updates = {"title": rec.data["name"]} if action == "update" else {}
+        return [self.event(owner, "activity", rec.id, action, updates, now)]
+
+    def revoke(self, user: str) -> int:
+        """The athlete revokes the app in their settings: Strava sends the deauthorization event."""
+        athlete = self.user(user).partner_user_id
+        was_authorized = authorized(self, athlete)
+        revoked = super().revoke(user)
+        if self.subscription is not None and was_authorized:
+            now = self.clock.now()
+            self.pusher.send(self.event(int(athlete), "athlete", int(athlete), "update", {"authorized": "false"}, now))
+        return revoked
 
     def athlete_id(self, rec_user: int) -> int:
         return int(self.world.users[rec_user].partner_user_id)
@@ -432,7 +465,59 @@ def create_app(
             return fault("Authorization Error", "Athlete", "access_token", "invalid", 401)
         return JSONResponse({"access_token": tok})
 
+    def app_credentials(p: dict[str, str]) -> Response | None:
+        if p.get("client_id") != client_id:
+            return bad_request("Application", "client_id")
+        if p.get("client_secret") != client_secret:
+            return fault("Authorization Error", "Application", "client_secret", "invalid", 401)
+        return None
+
+    def subscription_view() -> dict[str, Any]:
+        assert state.subscription is not None
+        return {**state.subscription, "resource_state": 2, "application_id": 1}
+
+    async def push_subscriptions(request: Request) -> Response:
+        """One subscription per app; creating it checks the callback with the hub.challenge GET (2 s)."""
+        p = await params(request)
+        refused = app_credentials(p)
+        if refused:
+            return refused
+        if request.method == "GET":
+            return JSONResponse([subscription_view()] if state.subscription else [])
+        if state.subscription is not None:
+            return fault("Bad Request", "PushSubscription", "callback url", "already exists", 400)
+        callback, token = p.get("callback_url", ""), p.get("verify_token", "")
+        if not callback.startswith(("http://", "https://")) or not token:
+            return bad_request("PushSubscription", "callback url" if not token else "verify token")
+        challenge = secrets.token_urlsafe(12)
+        query = {"hub.mode": "subscribe", "hub.challenge": challenge, "hub.verify_token": token}
+        try:
+            async with httpx.AsyncClient(timeout=state.push_deadline) as http:
+                answer = await http.get(callback, params=query)
+            ok = answer.status_code == 200 and answer.json().get("hub.challenge") == challenge
+        except (httpx.HTTPError, ValueError, AttributeError):
+            ok = False
+        if not ok:
+            return fault("Bad Request", "PushSubscription", "callback url", "GET to callback URL does not return 200",
+                         400)
+        stamp = iso_utc(clock.now())
+        state.subscription = {"id": stable_id(seed, "push", clock.now(), low=100_000, span=900_000),
+                              "callback_url": callback, "created_at": stamp, "updated_at": stamp}
+        state.pusher.ensure_started()
+        return JSONResponse({"id": state.subscription["id"]}, 201)
+
+    async def delete_subscription(request: Request) -> Response:
+        refused = app_credentials(await params(request))
+        if refused:
+            return refused
+        if state.subscription is None or str(state.subscription["id"]) != request.path_params["id"]:
+            return fault("Record Not Found", "PushSubscription", "id", "invalid", 404)
+        state.subscription = None
+        return Response(status_code=204)
+
     routes = [
+        Route("/api/v3/push_subscriptions", push_subscriptions, methods=["GET", "POST"]),
+        Route("/api/v3/push_subscriptions/{id}", delete_subscription, methods=["DELETE"]),
         Route("/api/v3/athlete", api(get_athlete)),
         Route("/api/v3/athlete/activities", api(list_activities)),
         Route("/api/v3/activities/{id}", api(get_activity)),

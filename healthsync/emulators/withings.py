@@ -9,7 +9,9 @@ import random
 import secrets
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlencode
 
+import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -21,6 +23,7 @@ from .common import params, to_int
 from .control import control_routes
 from .faults import FaultHooks, FaultMiddleware
 from .oauth import AccessToken, OAuthError, OAuthQuirks, OAuthServer, authorize_endpoint, bearer
+from .push import Outgoing, authorized
 from .ratelimit import FixedWindow, RateLimiter
 from .state import EmulatorState
 from .world import Record, User, World, stable_id
@@ -38,6 +41,9 @@ QUIRKS = OAuthQuirks(
     refresh_ttl=365 * 86400,
 )
 WORKOUT_CATEGORY = {"walk": 1, "run": 2, "hike": 3, "ride": 6, "swim": 7, "strength": 16, "yoga": 28}
+#: Notify categories (``appli``) of each neutral kind; 2 temperature, 46 profile, 50/51 bed in/out, 54 ECG exist too
+APPLI = {"weight": 1, "bp": 4, "workout": 16, "daily": 16, "sleep": 44}
+KNOWN_APPLI = {1, 2, 4, 16, 44, 46, 50, 51, 54}
 SCALE, WATCH, BPM, SLEEP_MAT = ("Body+", 13), ("ScanWatch 2", 93), ("BPM Connect", 45), ("Sleep Analyzer", 63)
 
 
@@ -73,6 +79,37 @@ class WithingsState(EmulatorState):
         "workouts": "workout",
         "sleep": "sleep",
     }
+    # the vendor docs: 5 attempts over about 5 hours (T+0, +10 s, +1 min, +1 h, +4 h)
+    push_deadline = 10.0
+    push_retries = (10.0, 60.0, 3600.0, 14400.0)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Notify subscriptions: (partner user id, appli, callback url) -> comment
+        self.notify: dict[tuple[str, int, str], str] = {}
+
+    def window(self, rec: Record, now: float) -> tuple[int, int]:
+        d = rec.data
+        if rec.kind in ("weight", "bp"):
+            return int(d["at"]), int(d["at"]) + 1
+        if rec.kind == "daily":
+            return int(self.world.users[rec.user].day_start(rec.day)), int(now)
+        end = d["end"] if rec.kind == "sleep" else d["start"] + d["duration"]
+        return int(d["start"]), int(end)
+
+    def push_notices(self, rec: Record, action: str, now: float) -> list[Outgoing]:
+        """Form-encoded ``userid, appli, startdate, enddate``; Withings announces new and changed data only."""
+        user, appli = self.world.users[rec.user].partner_user_id, APPLI[rec.kind]
+        if action == "delete" or not authorized(self, user):
+            return []
+        start, end = self.window(rec, now)
+        body = urlencode({"userid": user, "appli": appli, "startdate": start, "enddate": end}).encode()
+        notice = {"user": user, "kind": str(appli), "action": action, "object_id": str(rec.id)}
+        return [
+            Outgoing(url, body, "application/x-www-form-urlencoded", dict(notice))
+            for (uid, category, url) in list(self.notify)
+            if uid == user and category == appli
+        ]
 
     def measuregrp(self, rec: Record) -> dict[str, Any]:
         u, d = self.world.users[rec.user], rec.data
@@ -411,6 +448,47 @@ def create_app(
         items = [pick(state.sleep(r), p.get("data_fields"), (), nested=True) for r in chosen]
         return envelope(page(items, offset, "series", more_int=False))
 
+    async def notify(request: Request) -> Response:
+        """Notify: subscribe (after a HEAD check of the callback), get, list, revoke, with the user's token."""
+        p = await params(request)
+        token = state.oauth.authenticate(bearer(request) or p.get("access_token"))
+        if token is None:
+            return error(401, "XRequestAuthentificationFailed")
+        user, action = token.user_id, p.get("action")
+        appli, callback = to_int(p.get("appli")), p.get("callbackurl", "")
+        if action == "list":
+            profiles = [
+                {"appli": a, "callbackurl": url, "expires": 2147483647, "comment": comment}
+                for (uid, a, url), comment in state.notify.items()
+                if uid == user and (appli is None or a == appli)
+            ]
+            return envelope({"profiles": profiles})
+        if appli not in KNOWN_APPLI:
+            return error(503, "Invalid Params: appli")
+        if not callback.startswith(("http://", "https://")) or len(callback) > 255:
+            return error(293, "Invalid Params: callbackurl")  # [unverified] code
+        key = (user, appli, callback)
+        if action == "subscribe":
+            try:
+                async with httpx.AsyncClient(timeout=5.0) as http:
+                    ok = (await http.head(callback)).status_code < 300
+            except httpx.HTTPError:
+                ok = False
+            if not ok:
+                return error(293, "The callback URL is either absent or incorrect")
+            state.notify[key] = p.get("comment", "")
+            state.pusher.ensure_started()
+            return envelope({})
+        if action in ("get", "revoke"):
+            if key not in state.notify:
+                return error(294, "No such subscription")  # [unverified] code
+            if action == "get":
+                return envelope({"appli": appli, "callbackurl": callback, "expires": 2147483647,
+                                 "comment": state.notify[key]})
+            del state.notify[key]
+            return envelope({})
+        return error(2554, "Not implemented")
+
     ACTIONS = {
         ("/measure", "getmeas"): getmeas,
         ("/v2/measure", "getactivity"): getactivity,
@@ -503,6 +581,7 @@ def create_app(
         Route("/measure", rpc, methods=api),
         Route("/v2/measure", rpc, methods=api),
         Route("/v2/sleep", rpc, methods=api),
+        Route("/notify", notify, methods=api),
         *control_routes(state),
     ]
     hooks = FaultHooks(

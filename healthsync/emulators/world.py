@@ -112,6 +112,7 @@ class Record:
     created_at: float
     deleted: bool = False
     overridden: bool = False
+    rev: int = 0  # bumped by every update and delete (push notices changes even on a frozen clock)
 
     def visible(self, now: float) -> bool:
         return not self.deleted and self.upload_at <= now
@@ -474,6 +475,7 @@ class World:
                     raise KeyError(f"no {kind} record {rid}")
             rec.data.update(fields)
             rec.modified_at = now
+            rec.rev += 1
             return rec
 
     def delete(self, u: User, kind: str, rid: int) -> Record:
@@ -483,6 +485,7 @@ class World:
                 raise KeyError(f"no {kind} record {rid}")
             rec.deleted = True
             rec.modified_at = self.clock.now()
+            rec.rev += 1
             return rec
 
 
