@@ -184,9 +184,10 @@ def _cum(table: np.ndarray, p: np.ndarray, h: np.ndarray) -> np.ndarray:
     return weeks * table[p, WEEK_HOURS] + lo + frac * (table[p, k + 1] - lo)
 
 
-def sqrt_rate(mu: np.ndarray, delta: np.ndarray, theta: np.ndarray | float) -> np.ndarray:
-    """The square-root law, the optimum for mean time-to-data under a budget: rho = sqrt(μΔ/θ)."""
-    return np.sqrt(mu * np.maximum(delta, 1e-9) / theta)
+def sqrt_rate(mu: np.ndarray, delta: np.ndarray, theta: np.ndarray | float, power: float = 0.5) -> np.ndarray:
+    """The square-root law, the optimum for mean time-to-data under a budget: rho = sqrt(μΔ/θ).
+    ``power`` > 0.5 tilts polls toward fast changers (lower median delay, longer tail)."""
+    return (mu * np.maximum(delta, 1e-9) / theta) ** power
 
 
 def harmonic_rate(mu: np.ndarray, delta: np.ndarray, theta: np.ndarray | float) -> np.ndarray:
@@ -451,13 +452,20 @@ class AdaptiveCore(Core):
         prior_days: float = 1.0,
         fast_prior_days: float = 0.25,
         z: float = 1.0,  # exploration: upper posterior quantile, in standard deviations
-        push_floor: float = 0.02,  # reconciliation polls per day a push connection gets beyond its misses
+        push_floor: float = 0.0,  # reconciliation polls per day a push connection gets beyond its misses
+        power: float = 0.5,  # allocation exponent: 0.5 is the square-root law
+        max_polls_per_event: float = 4.0,  # never plan more polls than this per expected event (value floor)
         control_every: float = 2 * HOUR,
         objective: str = "delay",  # "delay": the square-root law; "harmonic": LambdaCrawl's staleness optimum
         seed: int = 0,
     ) -> None:
         super().__init__(partners, seed)
-        self.alloc = sqrt_rate if objective == "delay" else harmonic_rate
+        self.power = power
+        self.kappa = max_polls_per_event
+        if objective == "delay":
+            self.alloc = lambda mu, lam, theta: np.minimum(sqrt_rate(mu, lam, theta, power), self.kappa * lam)
+        else:
+            self.alloc = lambda mu, lam, theta: np.minimum(harmonic_rate(mu, lam, theta), self.kappa * lam)
         self.budget = budget
         self.h_slow, self.h_fast = half_life_days, fast_half_life_days
         self.prior_days, self.fast_prior_days = prior_days, fast_prior_days
@@ -565,6 +573,7 @@ class AdaptiveCore(Core):
         return st.mu[idx] * lam * np.maximum(self.exposure(st, idx, last, now), 0.0)
 
     client_threshold = 0.01  # a client's "sync now" runs when at least this many events are expected to wait
+    client_threshold_push = 0.1  # ... of events webhooks missed, where webhooks work
 
     def client_sync(self, st: State, idx: np.ndarray, now: float, tokens_ok: np.ndarray | bool = True
                     ) -> tuple[np.ndarray, np.ndarray]:
@@ -575,16 +584,22 @@ class AdaptiveCore(Core):
         last = np.where(np.isnan(st.last_poll[idx]), now - DAY, st.last_poll[idx])
         lam = np.maximum(self.planning_rate(st, idx), 1e-6)
         pending = lam * np.maximum(self.exposure(st, idx, last, now), 0.0)
-        ok = allowed & (pending >= self.client_threshold)
-        later = np.minimum(last + self.client_threshold / lam * DAY, last + self.max_iv[st.partner[idx]])
-        nxt = np.where(ok, now, np.where(allowed, np.maximum(later, now + 1.0), nxt))
+        thr = np.where(self.push[st.partner[idx]], self.client_threshold_push, self.client_threshold)
+        ok = allowed & (pending >= thr)
+        later = np.minimum(last + thr / lam * DAY, last + self.max_iv[st.partner[idx]])
+        nxt = np.where(ok, now, np.maximum(np.where(allowed, now + 1.0, nxt), later))
         return ok, nxt
 
     # -- control -----------------------------------------------------------------------------------------------------
     def target_polls(self, p: int, n_active: int, push_demand: float) -> float:
+        """Speculative polls a day for partner ``p``: the operator's budget, within the partner's app-wide limits
+        (less what webhook fetches are expected to take). When the anti-starvation floors alone would spend the
+        operator's budget, half as much again is allowed (within the partner's limits), so that connections with
+        data are never held at the floor."""
         spec = self.partners[p]
-        cap = spec.app_per_day() * spec.utilisation - push_demand
-        return max(min(self.budget * n_active, cap), 0.0)
+        cap = max(spec.app_per_day() * spec.utilisation - push_demand, 0.0)
+        floors = n_active * DAY / self.max_iv[p]
+        return min(max(self.budget * n_active, 1.5 * floors), cap)
 
     def control(self, st: State, now: float, active: np.ndarray | None = None) -> None:
         if now - self.shared.last_control < self.control_every:
