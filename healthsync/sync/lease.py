@@ -8,15 +8,24 @@ epoch is bumped by each new holder, and a transaction whose epoch is stale write
 
 from __future__ import annotations
 
+import contextlib
+import os
 import uuid
+from collections.abc import Iterator
 
 from django.core.cache import caches
+from django.core.cache.backends.filebased import FileBasedCache
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from healthsync import conf, metrics
 from healthsync.models import Connection
+
+try:
+    import fcntl
+except ImportError:  # Windows: the file cache lease stays best-effort there (the epoch still fences)
+    fcntl = None
 
 
 class AlreadySyncing(Exception):  # noqa: N818 - a state, not a failure
@@ -35,7 +44,9 @@ class Lease:
         self.cache = caches[conf.get("LOCK_CACHE")]
 
     def acquire(self) -> None:
-        if not self.cache.add(self.key, self.token, self.seconds):
+        with self._exclusive():
+            added = self.cache.add(self.key, self.token, self.seconds)
+        if not added:
             metrics.lock_contended()
             raise AlreadySyncing(f"connection is already syncing ({self.key})")
 
@@ -48,8 +59,21 @@ class Lease:
     def release(self) -> None:
         # Only the owner releases. The get/delete pair is not atomic on every cache backend; the worst case
         # frees a successor's lease early, which the fencing epoch keeps harmless.
-        if self.cache.get(self.key) == self.token:
-            self.cache.delete(self.key)
+        with self._exclusive():
+            if self.cache.get(self.key) == self.token:
+                self.cache.delete(self.key)
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Django's file cache ``add`` is a check then a write, so two workers could both get the lease:
+        serialize it (and release) with an exclusive lock file, across threads and processes."""
+        if fcntl is None or not isinstance(self.cache, FileBasedCache):
+            yield  # Redis, Memcached, locmem and the database cache add atomically
+            return
+        os.makedirs(self.cache._dir, exist_ok=True)
+        with open(os.path.join(self.cache._dir, "healthsync-leases.lock"), "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+            yield
 
     def __enter__(self) -> Lease:
         self.acquire()
