@@ -95,6 +95,14 @@ def webhook_delivered(provider: str, outcome: str = "accepted") -> None:
 
 
 @_safe
+def webhook_batch(provider: str, outcomes: dict[str, int]) -> None:
+    """One delivery's notifications by outcome (stored, duplicate, unknown, ignored, revoked)."""
+    for outcome, count in outcomes.items():
+        if count:
+            WEBHOOKS.labels(provider, outcome).inc(count)
+
+
+@_safe
 def scheduler_claimed(connections: Iterable[Any], now: Any) -> None:
     """A tick claimed these connections at ``now``; how overdue each was is the scheduler's lag."""
     for connection in connections:

@@ -194,3 +194,18 @@ def test_charts_draw_bars_lines_and_an_empty_state():
     assert [charts.nice_step(v) for v in (0.3, 7.5, 12, 2600)] == [0.5, 10, 20, 5000]
     ticks = re.findall(r'text-anchor="end"[^>]*>([^<]+)<', charts.chart(["a"], [charts.Series("x", [9.3])]))
     assert ticks == ["0", "2", "4", "6", "8", "10"]  # round steps, and no empty band above the data
+
+
+def test_operator_dashboard_shows_webhook_notifications_and_miss_rate(staff_client, user, monkeypatch):
+    from healthsync.models import WebhookEvent
+    from healthsync.webhooks import stats
+
+    strava = make_connection(user, "strava")
+    for n in range(3):
+        WebhookEvent.objects.create(provider="strava", digest=f"d{n}", connection=strava, kind="activity",
+                                    action="create", object_id=str(n), deliveries=2 if n == 0 else 1)
+    monkeypatch.setattr(stats, "miss_rate", lambda slug, since=None: 0.25 if slug == "strava" else None)
+    page = staff_client.get("/healthsync/dashboard/?window=1h").content.decode()
+    assert "3 notifications in 1h (1 duplicate deliveries), 3 waiting for a sync" in page
+    assert points(page, "chart-webhooks") == 1  # one bucket with notifications, for one partner
+    assert "Strava: 25 %" in page

@@ -111,7 +111,7 @@ def chart(
     parts = [
         f'<svg class="hs-chart" {f"id={chr(34)}{escape(chart_id)}{chr(34)} " if chart_id else ""}'
         f'viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title or "chart")}" '
-        f'data-points="{len(values)}" font-family="system-ui, sans-serif">'
+        f'data-points="{sum(1 for v in values if v)}" font-family="system-ui, sans-serif">'
     ]
     # grid and y axis
     ticks = round((high - low) / step)

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from healthsync import signals
+from healthsync import metrics, signals
 from healthsync.models import Connection, SyncRun, WebhookEvent
 from healthsync.webhooks import conf
 from healthsync.webhooks.notices import Notice
@@ -44,6 +44,7 @@ def store(slug: str, notices: list[Notice]) -> dict[str, int]:
         else:
             make_due(connection)
             outcome["stored"] += 1
+    metrics.webhook_batch(slug, outcome)
     return outcome
 
 

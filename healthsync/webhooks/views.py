@@ -8,6 +8,7 @@ import time
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from healthsync import metrics
 from healthsync.providers import get_provider
 from healthsync.providers.base import get_provider_class
 from healthsync.webhooks import conf, push_of
@@ -58,6 +59,7 @@ def receive(request: HttpRequest, slug: str) -> HttpResponse:
         return HttpResponse("too large", status=413, content_type="text/plain")
     except Unauthentic as exc:
         log.warning("%s webhook refused: %s", slug, exc)
+        metrics.webhook_delivered(slug, "rejected")
         return HttpResponse(str(exc), status=401, content_type="text/plain")
     except Malformed as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain")
