@@ -79,16 +79,16 @@ def test_sigkill_worker_mid_sync(cluster_factory, partner_factory, connect_users
 def test_sigstop_past_lease_then_sigcont_does_not_commit(cluster_factory, partner_factory, connect_users):
     """A worker paused past its lease wakes up after another took over: the fencing epoch discards its writes."""
     strava = partner_factory("strava", users=2)
-    strava.faults(latency_ms=1500)  # the sync waits on its one request; we pause it there
+    strava.faults(latency_ms=3000)  # the sync waits 3 s on its one request; we pause it there
     connections = connect_users(strava, 2)
     cluster = cluster_factory([strava])
     start(cluster)
     task = cluster.wait_active(lambda t: True)
     victim = task["args"][0]
     paused = run_of(victim)
-    time.sleep(0.3)
     os.kill(task["worker_pid"], signal.SIGSTOP)
     try:
+        assert SyncRun.objects.get(pk=paused.pk).outcome == SyncRun.Outcome.RUNNING, "paused too late"
         # the lease (4 s) runs out, the tick claims the row again, another process takes over and finishes
         successor = wait_for(
             lambda: SyncRun.objects.filter(
