@@ -65,5 +65,6 @@ def progress_bar(out: TextIO | None, total: int, desc: str) -> NoBar | _Bar:
     tty = stream is not None and getattr(stream, "isatty", lambda: False)()
     if tqdm is None or not tty:
         return NoBar(out)
-    width = min(shutil.get_terminal_size((100, 24)).columns, 110)  # a terminal without a size reports 0 columns
-    return _Bar(tqdm(total=total, desc=desc, file=stream, leave=True, ncols=width, unit=""))
+    size = shutil.get_terminal_size((100, 24))  # a terminal without a size reports 0 × 0: tqdm would hide the bar
+    return _Bar(tqdm(total=total, desc=desc, file=stream, leave=True, ncols=min(size.columns, 110),
+                     nrows=max(size.lines, 5), unit=""))

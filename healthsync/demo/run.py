@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TextIO
 
+import httpx
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.staticfiles.handlers import StaticFilesHandler
@@ -36,6 +37,10 @@ from healthsync.scheduling.worker import EmbeddedWorker
 PASSWORD = "demo"
 #: how often the demo polls each partner (seconds): fast enough to watch, far inside every partner limit
 DEMO_SYNC_EVERY = {"strava": 20, "withings": 15, "oura": 15}
+#: push in the demo: partners notify our webhook views; a share of notifications is lost on purpose, so the
+#: reconciling polls find what push missed and the operator dashboard has a miss rate to show
+DEMO_PUSH_LOSS = 0.1
+DEMO_RECONCILE_SECONDS = 45
 MEALS = (("Breakfast", 350, 650), ("Lunch", 550, 900), ("Dinner", 600, 1000), ("Snack", 120, 350))
 #: which services each demo user connects, in turn
 SERVICE_PLAN = [("strava", "withings", "oura"), ("strava", "oura"), ("withings",), ("oura", "withings")]
@@ -72,6 +77,12 @@ class Demo:
     def start(self) -> None:
         call_command("migrate", verbosity=0)
         settings.HEALTHSYNC["CLIENT_SYNC_MIN_SECONDS"] = 5  # the demo's "Sync now" may be pressed often
+        settings.HEALTHSYNC["WEBHOOKS"] = {
+            **settings.HEALTHSYNC.get("WEBHOOKS", {}),
+            "BASE_URL": self.url,  # the emulators call our webhook views on loopback
+            "DEBOUNCE_SECONDS": 2.0,
+            "RECONCILE_SECONDS": DEMO_RECONCILE_SECONDS,
+        }
         for offset, slug in enumerate(("strava", "withings", "oura")):
             port = self.emulator_port + offset
             ensure_free(port, f"the {slug} emulator")
@@ -136,6 +147,26 @@ class Demo:
             for browser in browsers.values():
                 browser.close()
         return made
+
+    def setup_push(self) -> list[str]:
+        """Subscribe to every partner's notifications (the partners call us back to verify), with some loss."""
+        try:
+            from healthsync.webhooks import conf as push_conf
+            from healthsync.webhooks import subscriptions
+        except ImportError:  # pragma: no cover - a build without the webhooks module
+            return []
+        pushing = []
+        for slug, server in self.emulators.items():
+            if not push_conf.enabled(slug):
+                continue
+            try:
+                httpx.post(f"{server.base_url}/_emulator/push", json={"loss": DEMO_PUSH_LOSS, "seed": 2013},
+                           timeout=10).raise_for_status()
+                subscriptions.ensure(slug)
+                pushing.append(slug)
+            except Exception as exc:  # the demo still works by polling alone
+                self.say(f"  push for {slug} not set up ({type(exc).__name__}: {exc}); polling only")
+        return pushing
 
     def sync_all(self, timeout: float = 120.0) -> list[SyncRun]:
         """Make every connection due and let the embedded worker sync them."""
@@ -209,6 +240,10 @@ def run(users: int, port: int, emulator_port: int, once: bool, out: TextIO) -> N
         names = demo.create_users()
         made = demo.connect_users(names)
         demo.say(f"\nConnected {made} new services for {len(names)} demo users through the real OAuth flow.")
+        pushing = demo.setup_push()
+        if pushing:
+            demo.say(f"Subscribed to push notifications from {', '.join(pushing)} "
+                     f"({DEMO_PUSH_LOSS:.0%} lost on purpose: polls every {DEMO_RECONCILE_SECONDS} s reconcile).")
         demo.summary(demo.sync_all())
         demo.say(
             f"\nOpen {demo.url}/ and log in as demo1 / {PASSWORD}   (demo2…demo{len(names)} too)"
