@@ -159,7 +159,8 @@ def test_postgres_connections_dropped(cluster_factory, partner_factory, connect_
 
 def test_partner_429_storm(cluster_factory, partner_factory, connect_users):
     """Oura answers every call with 429 for a while: workers wait as told (all at once), then catch up."""
-    oura = partner_factory("oura", users=4)
+    # a 2 s rolling window, so the storm's Retry-After (the window's reset) is short and the test stays quick
+    oura = partner_factory("oura", users=4, rate_window=2)
     connections = connect_users(oura, 4)
     oura.faults(storm_429=True)
     oura.control("DELETE", "requests")
