@@ -67,8 +67,11 @@ def test_scheduler_lag_and_webhook_helpers():
     before = value("healthsync_scheduler_lag_seconds_sum")
     metrics.scheduler_claimed([late], now)
     assert value("healthsync_scheduler_lag_seconds_sum") == pytest.approx(before + 42)
-    metrics.webhook_delivered("strava", "accepted")
-    assert value("healthsync_webhook_deliveries_total", provider="strava", outcome="accepted") >= 1
+    metrics.webhook_delivered("strava", "rejected")
+    assert value("healthsync_webhook_deliveries_total", provider="strava", outcome="rejected") >= 1
+    before = value("healthsync_webhook_deliveries_total", provider="oura", outcome="stored")
+    metrics.webhook_batch("oura", {"stored": 2, "duplicate": 0})
+    assert value("healthsync_webhook_deliveries_total", provider="oura", outcome="stored") == before + 2
 
 
 def test_helpers_never_raise():

@@ -11,11 +11,12 @@ from __future__ import annotations
 import copy
 import random
 import socket
+import time
 
 import pytest
 
 from healthsync.demo.run import PASSWORD, Demo
-from healthsync.models import SyncRun
+from healthsync.models import SyncRun, WebhookEvent
 from tests.browser.test_connect_sync import not_blank
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,6 +48,7 @@ def demo(settings):  # noqa: ANN001, ANN201
         assert demo.connect_users(names) == 5  # demo1: Strava, Withings, Oura; demo2: Strava, Oura
         runs = demo.sync_all()
         assert {r.outcome for r in runs} == {SyncRun.Outcome.SUCCESS}, [r.error for r in runs]
+        assert demo.setup_push() == ["strava", "withings", "oura"]
         yield demo
     finally:
         demo.stop()
@@ -71,16 +73,20 @@ def test_demo_diary_and_dashboard_show_data_and_update_live(browser, demo, artif
         for name in ("Strava", "Withings", "Oura"):
             assert page.locator(f"#service-{name.lower()} .badge").inner_text().strip() == "Connected"
 
-        # devices upload (an accelerated hour), the worker polls: the open page reloads by itself
+        # devices upload (an accelerated hour), the partners notify us, the worker syncs: the page reloads itself
         with page.expect_event("load", timeout=30_000):
             demo.devices.hour()
+            deadline = time.monotonic() + 20
+            while not WebhookEvent.objects.exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert WebhookEvent.objects.exists(), "no push notification arrived"
             demo.sync_all()
         assert page.locator("#chart-steps").is_visible()
         page.screenshot(path=artifacts / "demo-diary.png", full_page=True)
 
         operator = context.new_page()
         login(operator, demo.url, "admin", "admin", "/healthsync/dashboard/?window=15m")
-        for chart_id in ("chart-outcomes", "chart-efficiency", "chart-requests"):
+        for chart_id in ("chart-outcomes", "chart-efficiency", "chart-requests", "chart-webhooks"):
             assert int(operator.get_attribute(f"#{chart_id}", "data-points")) > 0, chart_id
         assert "demo1" in operator.locator("#recent-runs").inner_text()
         operator.screenshot(path=artifacts / "demo-operator.png", full_page=True)
