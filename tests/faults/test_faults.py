@@ -82,7 +82,7 @@ def test_sigstop_past_lease_then_sigcont_does_not_commit(cluster_factory, partne
     strava.faults(latency_ms=3000)  # the sync waits 3 s on its one request; we pause it there
     connections = connect_users(strava, 2)
     cluster = cluster_factory([strava])
-    start(cluster)
+    started = start(cluster)
     task = cluster.wait_active(lambda t: True)
     victim = task["args"][0]
     paused = run_of(victim)
@@ -111,7 +111,7 @@ def test_sigstop_past_lease_then_sigcont_does_not_commit(cluster_factory, partne
         for model in record_models().values()
     ]
     assert sum(late) == 0, "the paused worker wrote records after it lost its lease"
-    wait_synced(connections, paused.started_at, cluster, timeout=30)
+    wait_synced(connections, started, cluster, timeout=30)
     assert_invariants([strava], connections)
 
 
