@@ -241,7 +241,7 @@ def run(users: int, port: int, emulator_port: int, once: bool, out: TextIO) -> N
         made = demo.connect_users(names)
         demo.say(f"\nConnected {made} new services for {len(names)} demo users through the real OAuth flow.")
         demo.summary(demo.sync_all())
-        pushing = demo.setup_push()  # after the backfill: the miss rate measures live changes, not history
+        pushing = [] if once else demo.setup_push()  # after the backfill: the miss rate measures live changes
         if pushing:
             demo.say(f"\nSubscribed to push notifications from {', '.join(pushing)} "
                      f"({DEMO_PUSH_LOSS:.0%} lost on purpose: polls every {DEMO_RECONCILE_SECONDS} s reconcile).")
@@ -253,6 +253,7 @@ def run(users: int, port: int, emulator_port: int, once: bool, out: TextIO) -> N
             f"\n  REST API schema:    {demo.url}/healthsync/api/schema/"
         )
         if once:
+            demo.say("\n(--once: the demo stops now; ./scripts/demo keeps it serving, with devices uploading live.)")
             return
         demo.say(
             f"\nDevices keep uploading on an accelerated clock ({demo.speed:.0f}x: a person's hour every "
