@@ -18,8 +18,8 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('provider', models.CharField(max_length=40)),
                 ('endpoint', models.CharField(max_length=60)),
-                ('announced', models.BooleanField()),
                 ('records', models.PositiveIntegerField(default=0)),
+                ('missed', models.PositiveIntegerField(default=0)),
                 ('at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
                 ('connection', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='healthsync.connection')),
                 ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='healthsync.syncrun')),
@@ -50,7 +50,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'indexes': [models.Index(fields=['connection', 'status'], name='hs_webhook_pending')],
-                'constraints': [models.UniqueConstraint(fields=('provider', 'digest'), name='healthsync_webhook_once')],
+                'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'pending')), fields=('provider', 'digest'), name='healthsync_webhook_pending_once')],
             },
         ),
         migrations.CreateModel(

@@ -9,7 +9,9 @@ from django.utils import timezone
 class WebhookEvent(models.Model):
     """One notification, stored before we answer the partner and processed by the next sync of its connection.
 
-    A partner's retry or duplicate has the same body, so ``(provider, digest)`` recognises it.
+    A partner's retry or duplicate has the same body, so ``(provider, digest)`` recognises it while the first is
+    pending. Once that one was synced, the same body again is stored anew: it may announce a new change (two
+    edits within the same second, or a window that did not move), and one more sync is cheap and idempotent.
     """
 
     class Status(models.TextChoices):
@@ -36,7 +38,13 @@ class WebhookEvent(models.Model):
     run = models.ForeignKey("healthsync.SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["provider", "digest"], name="healthsync_webhook_once")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "digest"],
+                condition=models.Q(status="pending"),
+                name="healthsync_webhook_pending_once",
+            )
+        ]
         indexes = [models.Index(fields=["connection", "status"], name="hs_webhook_pending")]
 
     def __str__(self) -> str:
@@ -72,17 +80,18 @@ class WebhookSubscription(models.Model):
 
 
 class PushObservation(models.Model):
-    """One endpoint of one sync that stored changes, on a connection with push: did a notification lead to it?
+    """One endpoint of one sync that stored changes, on a connection with push: how many of the changed records
+    no notification announced (by object id, or by time window when the partner only sends windows).
 
-    ``announced=False`` rows are what reconciliation polls found that push missed; their share is the miss rate.
+    ``missed / records`` summed over a partner is the measured miss rate of its push.
     """
 
     provider = models.CharField(max_length=40)
     connection = models.ForeignKey("healthsync.Connection", on_delete=models.CASCADE, related_name="+")
     run = models.ForeignKey("healthsync.SyncRun", on_delete=models.CASCADE, related_name="+")
     endpoint = models.CharField(max_length=60)
-    announced = models.BooleanField()
     records = models.PositiveIntegerField(default=0)  # new + changed + deleted
+    missed = models.PositiveIntegerField(default=0)  # of those, announced by no notification
     at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

@@ -4,7 +4,8 @@
 sync: it fetches only the notified endpoints (plus those push never covers), narrows a window to the notified
 time (then its cursor stays put: the narrowed window skipped older data), deletes records deletion events name,
 and marks the notifications done. Every poll or webhook sync of a connection with active push records, per
-endpoint that stored changes, whether a notification led to it (``PushObservation``): the miss rate.
+endpoint that stored changes, how many changed records no notification announced (``PushObservation``): the
+miss rate.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import datetime as dt
 from django.apps import apps
 from django.utils import timezone
 
-from healthsync.models import Connection, PushObservation, SyncRun, WebhookEvent
+from healthsync.models import Connection, EndpointState, PushObservation, SyncRun, WebhookEvent
 from healthsync.providers import get_provider
 from healthsync.providers.declarations import Endpoint
 from healthsync.sync.fetch import Window
@@ -22,6 +23,7 @@ from healthsync.webhooks import conf, push_of
 
 MAX_EVENTS = 1000  # more pending than this: sync every endpoint in full, the rest are covered by it anyway
 OBSERVED_TRIGGERS = {SyncRun.Trigger.SCHEDULED, SyncRun.Trigger.WEBHOOK}
+SLACK = dt.timedelta(seconds=1)  # a record at the edge of a notified window counts as announced
 
 
 class Plan:
@@ -102,23 +104,38 @@ class Plan:
     def _observe(self, connection: Connection, run: SyncRun, now: dt.datetime) -> None:
         from healthsync.webhooks.stats import push_active
 
-        found = {
-            name: d.get("new", 0) + d.get("changed", 0) + d.get("deleted", 0)
-            for name, d in run.details.items()
-            if name in self.covered and isinstance(d, dict)
-        }
-        found = {name: n for name, n in found.items() if n}
+        def written(d: dict) -> int:
+            return d.get("new", 0) + d.get("changed", 0) + d.get("deleted", 0)
+
+        details = {name: d for name, d in run.details.items() if name in self.covered and isinstance(d, dict)}
+        found = {name: d for name, d in details.items() if written(d)}
         if not found or not push_active(connection):
             return
-        PushObservation.objects.bulk_create(
-            PushObservation(
-                provider=connection.provider,
-                connection=connection,
-                run=run,
-                endpoint=name,
-                announced=name in self.notified or self.overflow,
-                records=n,
-                at=now,
-            )
-            for name, n in found.items()
-        )
+        observations = []
+        for name, d in found.items():
+            missed = 0 if self.overflow else self._unannounced(connection, run, name, d)
+            records = written(d)
+            observations.append(PushObservation(provider=connection.provider, connection=connection, run=run,
+                                                endpoint=name, records=records, missed=min(missed, records), at=now))
+        PushObservation.objects.bulk_create(observations)
+
+    def _unannounced(self, connection: Connection, run: SyncRun, endpoint: str, counts: dict) -> int:
+        """How many of the records this run wrote to ``endpoint`` no notification named (by id or time window)."""
+        events = [e for e in self.events if endpoint in e.endpoints]
+        deleted = 0 if any(e.action == "delete" for e in events) else counts.get("deleted", 0)
+        if not counts.get("new", 0) + counts.get("changed", 0):
+            return deleted
+        ids = {e.object_id for e in events if e.object_id}
+        windows = [(e.window_start - SLACK, (e.window_end or e.window_start) + SLACK) for e in events if e.window_start]
+        if any(not e.object_id and not e.window_start for e in events):
+            return deleted  # a notification for the whole data type announces everything in it
+        state = EndpointState.objects.filter(connection=connection, endpoint=endpoint).first()
+        missed = 0
+        for label in state.record_types if state else []:
+            rows = apps.get_model(label).objects.filter(
+                user_id=connection.user_id, provider=connection.provider, endpoint=endpoint
+            ).filter(synced_at__gte=run.started_at)
+            for external_id, start in rows.values_list("external_id", "start"):
+                if external_id not in ids and not any(lo <= start <= hi for lo, hi in windows):
+                    missed += 1
+        return deleted + missed

@@ -49,26 +49,33 @@ def store(slug: str, notices: list[Notice]) -> dict[str, int]:
 
 
 def _insert(slug: str, connection: Connection, notice: Notice) -> bool:
-    """Store the notification once; a repeat only bumps its delivery count. True when it was new."""
-    try:
-        with transaction.atomic():
-            WebhookEvent.objects.create(
-                provider=slug,
-                digest=notice.digest,
-                connection=connection,
-                status=WebhookEvent.Status.REVOKED if notice.revoked else WebhookEvent.Status.PENDING,
-                kind=notice.kind[:60],
-                action=notice.action,
-                object_id=notice.object_id[:200],
-                endpoints=list(notice.endpoints),
-                window_start=notice.window_start,
-                window_end=notice.window_end,
-                payload=notice.payload,
-            )
-    except IntegrityError:
-        WebhookEvent.objects.filter(provider=slug, digest=notice.digest).update(deliveries=F("deliveries") + 1)
-        return False
-    return True
+    """Store the notification; a repeat of a pending one only bumps its delivery count. True when it was new."""
+    for _ in range(3):  # the pending twin may be consumed by a sync between our insert and our update
+        try:
+            _create(slug, connection, notice)
+            return True
+        except IntegrityError:
+            twin = WebhookEvent.objects.filter(provider=slug, digest=notice.digest, status=WebhookEvent.Status.PENDING)
+            if twin.update(deliveries=F("deliveries") + 1):
+                return False
+    return False
+
+
+def _create(slug: str, connection: Connection, notice: Notice) -> None:
+    with transaction.atomic():
+        WebhookEvent.objects.create(
+            provider=slug,
+            digest=notice.digest,
+            connection=connection,
+            status=WebhookEvent.Status.REVOKED if notice.revoked else WebhookEvent.Status.PENDING,
+            kind=notice.kind[:60],
+            action=notice.action,
+            object_id=notice.object_id[:200],
+            endpoints=list(notice.endpoints),
+            window_start=notice.window_start,
+            window_end=notice.window_end,
+            payload=notice.payload,
+        )
 
 
 def make_due(connection: Connection) -> None:

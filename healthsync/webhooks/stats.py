@@ -3,8 +3,8 @@
 - ``push_active(connection)``: push is configured for its provider and an active, unexpired subscription covers
   it. A policy polls such a connection only to reconcile (``WEBHOOKS["RECONCILE_SECONDS"]``, or its own rate).
 - ``miss_rate(slug, since=None)``: of the records syncs stored on connections with active push, the share no
-  notification led to (found by a poll), in [0, 1]; None before anything was observed. ``weight="syncs"`` counts
-  (sync, endpoint) discoveries instead of records.
+  notification announced (found by a poll, or by a webhook sync for other data), in [0, 1]; None before anything
+  was observed. ``weight="syncs"``: the share of (sync, endpoint) discoveries with any unannounced record.
 - ``last_notification_at(connection)``: when the partner last notified us about this connection (None: never).
 - ``summary(since=None)``: per provider, notifications, duplicates, syncs by trigger, the miss rate.
 """
@@ -44,9 +44,9 @@ def miss_rate(
     if since:
         rows = rows.filter(at__gte=since)
     if weight == "syncs":
-        totals = rows.aggregate(all=Count("id"), missed=Count("id", filter=Q(announced=False)))
+        totals = rows.aggregate(all=Count("id"), missed=Count("id", filter=Q(missed__gt=0)))
     else:
-        totals = rows.aggregate(all=Sum("records"), missed=Sum("records", filter=Q(announced=False)))
+        totals = rows.aggregate(all=Sum("records"), missed=Sum("missed"))
     return (totals["missed"] or 0) / totals["all"] if totals["all"] else None
 
 
