@@ -209,3 +209,21 @@ def test_operator_dashboard_shows_webhook_notifications_and_miss_rate(staff_clie
     assert "3 notifications in 1h (1 duplicate deliveries), 3 waiting for a sync" in page
     assert points(page, "chart-webhooks") == 1  # one bucket with notifications, for one partner
     assert "Strava: 25 %" in page
+
+
+def test_poll_groups_fall_back_to_new_data_share_and_interval(staff_client, user):
+    strava = make_connection(user, "strava")
+    SyncRun.objects.create(connection=strava, outcome="success", records_new=1, finished_at=timezone.now())
+    page = staff_client.get("/healthsync/dashboard/").content.decode()
+    assert "new data 75% or more" in page and "polled every 1 h" in page
+
+
+def test_poll_groups_come_from_the_schedulers_state_when_it_keeps_one(staff_client, user):
+    from healthsync.models import PollingState
+
+    for provider, group, rate in (("strava", 0, 0.3), ("oura", 2, 30.0)):
+        PollingState.objects.create(connection=make_connection(user, provider), provider=provider, group=group,
+                                    rate=rate)
+    page = staff_client.get("/healthsync/dashboard/").content.decode()
+    assert "Strava · group 0" in page and "Oura · group 2" in page
+    assert "&lt; 1 per 2 days" in page and "&gt; 24 a day" in page

@@ -124,10 +124,40 @@ def poll_groups_section(since: dt.datetime) -> dict:
             if (label == "never" and ratio == 0) or (label != "never" and ratio < upper and ratio > 0):
                 counts[label] += 1
                 break
+    charts = [hbars([(f"new data {label}", counts.get(label, 0)) for label, _ in bands], color=PALETTE[3])]
+    intervals = _by_interval()
+    if intervals:
+        charts.append(hbars(intervals, color=PALETTE[7]))
     return {
-        "source": "share of each connection's polls in this window that found new data (no scheduler state yet)",
-        "chart": hbars([(f"new data {label}", counts.get(label, 0)) for label, _ in bands], color=PALETTE[3]),
+        "source": "the scheduler keeps no per-connection estimates under this policy: the share of each "
+                  "connection's polls in this window that found new data" + (", and its poll interval" if intervals
+                                                                             else ""),
+        "chart": mark_safe("".join(str(c) for c in charts)),
     }
+
+
+def _by_interval() -> list[tuple[str, int]]:
+    """Connections by the current policy's poll interval, when the policy has one per connection."""
+    from healthsync.scheduling import policy
+
+    current = policy.current()
+    if not hasattr(current, "interval"):
+        return []
+    counts: Counter = Counter()
+    for connection in Connection.objects.exclude(status=Connection.Status.REVOKED)[:5000]:
+        try:
+            seconds = current.interval(connection).total_seconds()
+        except Exception:  # a policy without fixed intervals for this connection
+            continue
+        counts[seconds] += 1
+    return [(f"polled every {_human(seconds)}", n) for seconds, n in sorted(counts.items())]
+
+
+def _human(seconds: float) -> str:
+    for unit, name in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= unit:
+            return f"{seconds / unit:g} {name}"
+    return f"{seconds:g} s"
 
 
 def _polling_state_model():  # noqa: ANN202
