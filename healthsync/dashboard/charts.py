@@ -95,6 +95,8 @@ def chart(
         pad = max((high - low) * 0.15, abs(high) * 0.01, 0.5)
         low, high = math.floor(low - pad), high + pad
     step = nice_step((high - low) / 5) if high > low else 1.0
+    if step < 1 and all(float(v).is_integer() for v in top_values):
+        step = 1.0  # counts: no half connections on the axis
     low = math.floor(low / step) * step
     high = low + max(math.ceil((high - low) / step - 1e-9), 1) * step
 
