@@ -76,6 +76,7 @@ def push_on(settings, live_server):  # noqa: ANN001, ANN201
         }
 
     configure(BASE_URL=live_server.url, DEBOUNCE_SECONDS=0.3, HTTP_TIMEOUT_SECONDS=5.0)
+    settings.HEALTHSYNC = {**settings.HEALTHSYNC, "POLICY": "healthsync.webhooks.policy.PushAwareFixedPolicy"}
     return configure
 
 

@@ -27,8 +27,11 @@ SLACK = dt.timedelta(seconds=1)  # a record at the edge of a notified window cou
 
 
 class Plan:
-    def __init__(self, connection: Connection, events: list[WebhookEvent], covered: set[str]) -> None:
+    def __init__(
+        self, connection: Connection, events: list[WebhookEvent], covered: set[str], synced: set[str] | None = None
+    ) -> None:
         self.connection = connection
+        self.synced = synced or set()  # endpoints that had a cursor before this sync (the others backfill)
         self.events = events
         self.covered = covered  # endpoints some notification kind refreshes
         self.notified = {name for e in events for name in e.endpoints}
@@ -45,7 +48,12 @@ class Plan:
                 :MAX_EVENTS
             ]
         )
-        return cls(connection, events, {name for names in push.kinds.values() for name in names})
+        covered = {name for names in push.kinds.values() for name in names}
+        synced = set()
+        if conf.enabled(connection.provider):  # a first fetch is a backfill, not something push missed
+            states = EndpointState.objects.filter(connection=connection, endpoint__in=covered).exclude(cursor="")
+            synced = set(states.values_list("endpoint", flat=True))
+        return cls(connection, events, covered, synced)
 
     def trigger(self, trigger: str) -> str:
         """A scheduled sync that consumes notifications is a webhook sync (it runs because of them)."""
@@ -107,7 +115,7 @@ class Plan:
         def written(d: dict) -> int:
             return d.get("new", 0) + d.get("changed", 0) + d.get("deleted", 0)
 
-        details = {name: d for name, d in run.details.items() if name in self.covered and isinstance(d, dict)}
+        details = {name: d for name, d in run.details.items() if name in self.synced and isinstance(d, dict)}
         found = {name: d for name, d in details.items() if written(d)}
         if not found or not push_active(connection):
             return
