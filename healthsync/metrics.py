@@ -162,15 +162,19 @@ class _Delegate:
 
 
 def allowed(request: HttpRequest) -> bool:
-    """Staff users, requests from loopback, or a bearer token equal to ``HEALTHSYNC["METRICS_TOKEN"]``."""
-    token = getattr(settings, "HEALTHSYNC", {}).get("METRICS_TOKEN")
+    """Who may scrape: a bearer token equal to ``HEALTHSYNC["METRICS_TOKEN"]``, a staff user, or, with no token
+    configured, loopback callers when ``DEBUG`` is on (the demo) or ``HEALTHSYNC["METRICS_LOOPBACK"]`` is True.
+    Behind a reverse proxy every request comes from loopback: configure a token there."""
+    options = getattr(settings, "HEALTHSYNC", {})
+    token = options.get("METRICS_TOKEN")
     header = request.headers.get("Authorization", "")
     if token and header.startswith("Bearer ") and hmac.compare_digest(header[7:].encode(), str(token).encode()):
         return True
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated and user.is_staff:
         return True
-    return not token and request.META.get("REMOTE_ADDR") in ("127.0.0.1", "::1")
+    loopback = request.META.get("REMOTE_ADDR") in ("127.0.0.1", "::1")
+    return not token and loopback and bool(settings.DEBUG or options.get("METRICS_LOOPBACK"))
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -79,7 +79,8 @@ def test_helpers_never_raise():
     metrics.scheduler_claimed(None, None)
 
 
-def test_endpoint_exposes_counters_and_connection_gauges(client, user):
+def test_endpoint_exposes_counters_and_connection_gauges(client, user, settings):
+    settings.DEBUG = True  # as in the demo: loopback scrapes need no token
     Connection.objects.create(user=user, provider="oura", external_user_id="x", status="revoked")
     response = client.get("/healthsync/metrics")  # the test client comes from 127.0.0.1
     assert response.status_code == 200
@@ -102,5 +103,13 @@ def test_endpoint_with_a_token_refuses_anonymous_scrapes(client, settings, djang
     assert client.get("/healthsync/metrics").status_code == 200
 
 
-def test_endpoint_refuses_remote_anonymous_scrapes(client):
+def test_endpoint_refuses_remote_anonymous_scrapes(client, settings):
+    settings.DEBUG = True
     assert client.get("/healthsync/metrics", REMOTE_ADDR="203.0.113.9").status_code == 403
+
+
+def test_loopback_scrapes_need_debug_or_an_explicit_setting(client, settings):
+    settings.DEBUG = False  # in production a reverse proxy makes every caller look local
+    assert client.get("/healthsync/metrics").status_code == 403
+    settings.HEALTHSYNC = {**settings.HEALTHSYNC, "METRICS_LOOPBACK": True}
+    assert client.get("/healthsync/metrics").status_code == 200
