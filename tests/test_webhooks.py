@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # --- helpers (imported by test_webhooks_sync) ----------------------------------------------------------------------
 
 
-def wait_for(check: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> object:
+def wait_for(check: Callable[[], object], timeout: float = 30.0, what: str = "condition") -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
@@ -51,7 +51,7 @@ def delivered(partner, n: int | None = None) -> dict:  # noqa: ANN001
     return wait_for(done, what="deliveries")  # type: ignore[return-value]
 
 
-def run_due(timeout: float = 15.0) -> list[SyncRun]:
+def run_due(timeout: float = 30.0) -> list[SyncRun]:
     """Be the scheduler: sync what is due until no notification is pending and nothing is due."""
     runs: list[SyncRun] = []
     deadline = time.monotonic() + timeout
