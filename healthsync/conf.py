@@ -24,7 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "TICK_SECONDS": 2.0,  # the Celery tick process claims due connections this often
     "TICK_BATCH": 1000,  # rows one tick claims at most
     "TICK_MAX_QUEUED": 5000,  # claim nothing more while this many sync tasks wait in the queues
-    "POLICY": "healthsync.scheduling.policy.FixedIntervalPolicy",
+    "POLICY": "healthsync.scheduling.policy.AdaptivePolicy",  # or FixedIntervalPolicy, GroupsPolicy, NutchPolicy
     "CLIENT_SYNC_MIN_SECONDS": 60,  # a client's "sync now" is refused if the last sync is younger than this
     "REDIRECT_BASE_URL": None,  # e.g. "https://app.example.com"; default: built from the request
     "AUTHORIZATION_TTL_SECONDS": 600,  # how long an OAuth state stays usable

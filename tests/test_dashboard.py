@@ -12,6 +12,7 @@ from django.utils import timezone
 from healthsync.dashboard import charts
 from healthsync.dashboard.views import budget_section, limit_windows
 from healthsync.models import Connection, DailyActivity, QuantitySample, SleepSession, SyncRun, Workout
+from healthsync.scheduling import policy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -101,7 +102,9 @@ def test_sync_now_syncs_and_the_policy_refuses_a_second_press(alice_client, part
     assert SyncRun.objects.filter(trigger=SyncRun.Trigger.CLIENT, outcome=SyncRun.Outcome.SUCCESS).count() == 1
     assert points(page, "chart-workouts") > 0
     again = alice_client.post("/sync/strava/", follow=True).content.decode()
-    assert "synced moments ago" in again
+    refusal = policy.current().client_sync(Connection.objects.get(user=user, provider="strava"))
+    assert not refusal.allowed
+    assert f"Strava: {refusal.reason}. Try again after" in again
     assert SyncRun.objects.filter(trigger=SyncRun.Trigger.CLIENT).count() == 1
 
 

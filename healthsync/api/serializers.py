@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from healthsync.models import Connection, SyncRun, record_models
+from healthsync.models import Connection, PollingState, SyncRun, record_models
+
+
+class PollingStateSerializer(serializers.ModelSerializer):
+    """What the polling policy has learned about a connection (operators and curious clients)."""
+
+    class Meta:
+        model = PollingState
+        fields = ["policy", "rate", "poll_rate", "interval_seconds", "group", "polls", "hits", "last_data_at"]
+        read_only_fields = fields
 
 
 class ProviderSerializer(serializers.Serializer):
@@ -15,6 +24,7 @@ class ProviderSerializer(serializers.Serializer):
 class ConnectionSerializer(serializers.ModelSerializer):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     reconnect_needed = serializers.SerializerMethodField()
+    polling = PollingStateSerializer(source="polling_state", read_only=True, default=None)
 
     class Meta:
         model = Connection
@@ -30,6 +40,7 @@ class ConnectionSerializer(serializers.ModelSerializer):
             "next_sync_at",
             "last_error",
             "created_at",
+            "polling",
         ]
         read_only_fields = fields
 

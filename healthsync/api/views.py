@@ -42,7 +42,7 @@ class ConnectionList(generics.ListAPIView):
     pagination_class = None
 
     def get_queryset(self):  # noqa: ANN201
-        return Connection.objects.filter(user=self.request.user).order_by("provider")
+        return Connection.objects.filter(user=self.request.user).select_related("polling_state").order_by("provider")
 
 
 def own_connection(request: Request, slug: str) -> Connection:

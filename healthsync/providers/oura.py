@@ -4,17 +4,8 @@ import datetime as dt
 
 from healthsync.models import DailyActivity, QuantitySample, SleepSession, Workout
 from healthsync.providers.base import Provider
-from healthsync.providers.declarations import (
-    Challenge,
-    Endpoint,
-    FromEndpoint,
-    Hmac,
-    NextToken,
-    OAuth2,
-    Since,
-    TypedSubscriptions,
-    Webhook,
-)
+from healthsync.providers.declarations import Challenge, Endpoint, FromEndpoint, Hmac, NextToken, OAuth2, Since
+from healthsync.providers.declarations import TypedSubscriptions, Webhook
 from healthsync.providers.mapping import day, instant, number, optional_number
 
 S = Workout.Sport

@@ -4,16 +4,8 @@ import datetime as dt
 
 from healthsync.models import Workout
 from healthsync.providers.base import Provider
-from healthsync.providers.declarations import (
-    AppSubscription,
-    Challenge,
-    Endpoint,
-    FromToken,
-    OAuth2,
-    PageNumber,
-    Since,
-    Webhook,
-)
+from healthsync.providers.declarations import AppSubscription, Challenge, Endpoint, FromToken, OAuth2, PageNumber
+from healthsync.providers.declarations import Since, Webhook
 from healthsync.providers.mapping import day, instant, number, optional_number
 
 S = Workout.Sport

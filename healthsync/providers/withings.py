@@ -4,17 +4,8 @@ import datetime as dt
 
 from healthsync.models import BloodPressure, DailyActivity, QuantitySample, SleepSession, Workout
 from healthsync.providers.base import Provider
-from healthsync.providers.declarations import (
-    Endpoint,
-    Envelope,
-    FromToken,
-    HeadCheck,
-    OAuth2,
-    OffsetMore,
-    Since,
-    UserSubscriptions,
-    Webhook,
-)
+from healthsync.providers.declarations import Endpoint, Envelope, FromToken, HeadCheck, OAuth2, OffsetMore, Since
+from healthsync.providers.declarations import UserSubscriptions, Webhook
 from healthsync.providers.mapping import SkipRecord, day, day_start, epoch, number, optional_number
 
 S, K = Workout.Sport, QuantitySample.Kind

@@ -33,9 +33,11 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from healthsync import conf
+from healthsync.http.budget import parse_windows
 from healthsync.models import Connection, PartnerPolicyState, PollingState, SyncRun
 from healthsync.providers import get_provider
 from healthsync.scheduling import core as cores
+from healthsync.webhooks.conf import enabled as push_enabled
 
 MAX_BACKOFF = dt.timedelta(hours=24)
 
@@ -61,9 +63,7 @@ def polling_settings() -> dict[str, Any]:
 
 
 def _limits(texts: tuple[str, ...]) -> tuple[tuple[int, float], ...]:
-    from limits import parse_many
-
-    return tuple((item.amount, float(item.get_expiry())) for text in texts for item in parse_many(text))
+    return tuple((window.limit, float(window.seconds)) for window in parse_windows(texts))
 
 
 def partner_spec(slug: str) -> cores.PartnerSpec:
@@ -76,7 +76,7 @@ def partner_spec(slug: str) -> cores.PartnerSpec:
         slug,
         app_limits=_limits(provider.app_limits),
         user_limits=_limits(provider.user_limits),
-        push=bool(overrides.get("webhooks", False)),
+        push=push_enabled(slug),  # the core learns push's miss rate from webhook-announced vs polled data
         complete=False,  # a sync run tells us "new data or not"; exact upload times are not recorded yet
         interval=float(interval),
         min_interval=float(overrides.get("poll_min_seconds", options["min_seconds"])),

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 CANDIDATES_PER_SLOT = 4
 _control_lock = threading.Lock()
 _last_control = [0.0]
+_last_push_upkeep = [0.0]
+PUSH_UPKEEP_SECONDS = 3600.0
 
 
 def _score(connection: Connection, priority: float | None, now: dt.datetime) -> float:
@@ -43,6 +45,7 @@ def claim_due(limit: int, now: dt.datetime | None = None) -> list[Connection]:
     """
     now = now or timezone.now()
     run_controllers(now)
+    keep_push_subscriptions()
     if limit <= 0:
         return []
     with transaction.atomic():
@@ -88,3 +91,18 @@ def run_controllers(now: dt.datetime | None = None, force: bool = False) -> int:
         return len(providers)
     finally:
         _control_lock.release()
+
+
+def keep_push_subscriptions(force: bool = False) -> bool:
+    """Hourly: renew push subscriptions before they expire (Oura's lapse). Never raises. Creating and checking
+    subscriptions stays a deliberate operator step: ``manage.py healthsync_webhooks maintain``."""
+    from healthsync.webhooks import subscriptions
+
+    if not force and time.monotonic() - _last_push_upkeep[0] < PUSH_UPKEEP_SECONDS:
+        return False
+    _last_push_upkeep[0] = time.monotonic()
+    try:
+        subscriptions.renew_due()
+    except Exception:
+        log.exception("push subscription upkeep failed")
+    return True

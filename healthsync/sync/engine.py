@@ -36,6 +36,7 @@ def sync(connection: Connection, trigger: str = SyncRun.Trigger.MANUAL) -> SyncR
     with Lease(connection.pk) as lease:
         connection.refresh_from_db()
         epoch = take_epoch(connection)
+        _close_abandoned_runs(connection, epoch)
         plan = Plan.load(connection)  # pending webhook notifications
         run = SyncRun.objects.create(connection=connection, trigger=plan.trigger(trigger), epoch=epoch)
         try:
@@ -52,6 +53,13 @@ def sync(connection: Connection, trigger: str = SyncRun.Trigger.MANUAL) -> SyncR
     if run.found_new_data:
         signals.records_synced.send(sender=SyncRun, connection=connection, run=run)
     return run
+
+
+def _close_abandoned_runs(connection: Connection, epoch: int) -> None:
+    """Runs of older epochs still marked running belonged to a worker that died: say so on their record."""
+    SyncRun.objects.filter(connection=connection, outcome=SyncRun.Outcome.RUNNING, epoch__lt=epoch).update(
+        outcome=SyncRun.Outcome.LEASE_LOST, finished_at=timezone.now(), error="the worker stopped before finishing"
+    )
 
 
 def _run(provider: Provider, connection: Connection, lease: Lease, run: SyncRun, plan: Plan) -> None:
