@@ -19,9 +19,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
-from limits import parse_many
 
 from healthsync.dashboard.charts import PALETTE, Series, chart, hbars
+from healthsync.http.budget import parse_windows
 from healthsync.models import Connection, SyncRun
 from healthsync.providers import enabled_providers, get_provider
 
@@ -260,13 +260,11 @@ def runs_section(buckets: Buckets) -> dict:
 def limit_windows(texts: tuple[str, ...]) -> list[tuple[str, int, int, bool]]:
     """(label, requests, seconds, aligned) per limit string; " aligned" marks fixed windows on clock multiples."""
     out = []
-    for text in texts:
-        aligned = text.rstrip().endswith(" aligned")
-        for item in parse_many(text.rstrip().removesuffix(" aligned")):
-            seconds = item.get_expiry()
-            span = next(f"{seconds // unit} {name}" for unit, name in ((86400, "day"), (3600, "h"), (60, "min"),
-                                                                        (1, "s")) if seconds % unit == 0)
-            out.append((f"{item.amount} / {span.removeprefix('1 ')}", item.amount, seconds, aligned))
+    for window in parse_windows(texts):
+        seconds = window.seconds
+        span = next(f"{seconds // unit} {name}" for unit, name in ((86400, "day"), (3600, "h"), (60, "min"),
+                                                                    (1, "s")) if seconds % unit == 0)
+        out.append((f"{window.limit} / {span.removeprefix('1 ')}", window.limit, seconds, window.aligned))
     return out
 
 
