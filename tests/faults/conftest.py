@@ -83,6 +83,8 @@ def cluster_factory(request, test_redis, transactional_db) -> Iterator[Callable[
             "HTTP_BACKOFF_SECONDS": 0.05,
             "MAX_WAIT_SECONDS": 3.0,
             "TICK_SECONDS": 0.3,
+            # these tests are about execution: a short fixed interval keeps every worker busy on purpose
+            "POLICY": "healthsync.scheduling.policy.FixedIntervalPolicy",
             **overrides,
         }
         for slug, extra in dict(overrides.pop("PROVIDERS", {})).items():

@@ -70,7 +70,9 @@ def test_sigkill_worker_mid_sync(cluster_factory, partner_factory, connect_users
     wait_synced(connections, started, cluster, timeout=90)
     wait_synced([c for c in connections if c.pk == victim], killed_at, cluster, timeout=60)
     killed_run.refresh_from_db()
-    assert killed_run.outcome == SyncRun.Outcome.RUNNING and killed_run.finished_at is None  # it died mid-sync
+    # it died mid-sync; the next holder of the lease closed its record
+    assert killed_run.outcome == SyncRun.Outcome.LEASE_LOST, killed_run.outcome
+    assert killed_run.error == "the worker stopped before finishing"
     logs = "\n".join(w.log_path.read_text() for w in cluster.workers)
     assert "WorkerLostError" in logs  # acks_late + reject_on_worker_lost: Celery saw the loss and re-queued
     assert_invariants([oura, strava], connections)
