@@ -472,7 +472,9 @@ class AdaptiveCore(Core):
         self.z = z
         self.push_floor = push_floor
         self.control_every = control_every
-        self.shared.theta[:] = 1.0
+        # until the first controller step: the price at which a connection at the partner's mean rate gets the
+        # budget (sqrt(mu * m / theta) = budget), so a new connection is not left at the maximum interval
+        self.shared.theta[:] = self.shared.mean_rate / budget**2
 
     # -- estimation --------------------------------------------------------------------------------------------------
     def exposure(self, st: State, idx: np.ndarray, t0: np.ndarray, t1: float | np.ndarray) -> np.ndarray:
