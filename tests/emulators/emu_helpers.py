@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SPECS = REPO_ROOT.parent / "shared" / "specs"
+# the vendors' specs, kept unmodified beside the repository (CI lays shared/ there); HEALTHSYNC_SPECS_DIR overrides
+SPECS = Path(os.environ.get("HEALTHSYNC_SPECS_DIR", REPO_ROOT.parent / "shared" / "specs"))
 # A fixed "now" (a Tuesday, 12:07 UTC) so every run sees the same world.
 START = datetime(2026, 3, 10, 12, 7, 30, tzinfo=UTC).timestamp()
 REDIRECT = "http://app.test/callback"
