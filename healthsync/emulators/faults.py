@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -217,3 +219,12 @@ class FaultMiddleware:
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": start.get("status", 500), "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def fault_injecting_app(state: Any, routes: list, hooks: FaultHooks) -> Starlette:
+    """A partner emulator's Starlette app: its routes behind the fault middleware, its state on ``app.state``."""
+    app = Starlette(
+        routes=routes, middleware=[Middleware(FaultMiddleware, faults=state.faults, hooks=hooks, stats=state.stats)]
+    )
+    app.state.emulator = state
+    return app

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -23,7 +22,7 @@ from starlette.routing import Route
 from .clock import Clock
 from .common import params
 from .control import control_routes
-from .faults import FaultHooks, FaultMiddleware
+from .faults import FaultHooks, fault_injecting_app
 from .oauth import AccessToken, OAuthError, OAuthQuirks, OAuthServer, authorize_endpoint, bearer
 from .push import Delivery, Outgoing, PushConfig, authorized
 from .ratelimit import RateLimiter, RollingWindow
@@ -599,9 +598,4 @@ def create_app(
     hooks = FaultHooks(
         never=("/_emulator", "/oauth/authorize"), api_prefixes=("/v2/",), rate_limited=storm, unknown_type=unknown_type
     )
-    app = Starlette(
-        routes=routes,
-        middleware=[Middleware(FaultMiddleware, faults=state.faults, hooks=hooks, stats=state.stats)],
-    )
-    app.state.emulator = state
-    return app
+    return fault_injecting_app(state, routes, hooks)

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -18,7 +17,7 @@ from starlette.routing import Route
 from .clock import Clock
 from .common import params, to_int
 from .control import control_routes
-from .faults import FaultHooks, FaultMiddleware
+from .faults import FaultHooks, fault_injecting_app
 from .oauth import AccessToken, OAuthError, OAuthQuirks, OAuthServer, authorize_endpoint, bearer
 from .push import Outgoing, authorized
 from .ratelimit import FixedWindow, RateLimiter
@@ -535,9 +534,4 @@ def create_app(
         rate_limited=rate_limited,
         unknown_type=unknown_type,
     )
-    app = Starlette(
-        routes=routes,
-        middleware=[Middleware(FaultMiddleware, faults=state.faults, hooks=hooks, stats=state.stats)],
-    )
-    app.state.emulator = state
-    return app
+    return fault_injecting_app(state, routes, hooks)

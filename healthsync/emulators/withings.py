@@ -7,13 +7,13 @@ import hashlib
 import hmac
 import random
 import secrets
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -21,7 +21,7 @@ from starlette.routing import Route
 from .clock import Clock
 from .common import params, to_int
 from .control import control_routes
-from .faults import FaultHooks, FaultMiddleware
+from .faults import FaultHooks, fault_injecting_app
 from .oauth import AccessToken, OAuthError, OAuthQuirks, OAuthServer, authorize_endpoint, bearer
 from .push import Outgoing, authorized
 from .ratelimit import FixedWindow, RateLimiter
@@ -430,23 +430,22 @@ def create_app(
         items = [pick(views[r.id], p.get("data_fields"), base, nested=False) for r in chosen]
         return envelope(page(items, offset, "activities", more_int=False))
 
-    def getworkouts(p: dict[str, str], token: AccessToken, u: User, offset: int, now: float) -> Response:
-        recs = list(world.records_for(u, ("workout",), now))
-        chosen = window(p, recs, lambda r: int(r.modified_at))
-        if isinstance(chosen, Response):
-            return chosen
-        chosen.sort(key=lambda r: (r.data["start"], r.id))
-        items = [pick(state.workout(r), p.get("data_fields"), (), nested=True) for r in chosen]
-        return envelope(page(items, offset, "series", more_int=False))
+    def series(kind: str, render: Callable[[Record], dict[str, Any]]):  # noqa: ANN202
+        """getworkouts and sleep getsummary: the same lastupdate/date window, order, data_fields and paging."""
 
-    def getsummary(p: dict[str, str], token: AccessToken, u: User, offset: int, now: float) -> Response:
-        recs = list(world.records_for(u, ("sleep",), now))
-        chosen = window(p, recs, lambda r: int(r.modified_at))
-        if isinstance(chosen, Response):
-            return chosen
-        chosen.sort(key=lambda r: (r.data["start"], r.id))
-        items = [pick(state.sleep(r), p.get("data_fields"), (), nested=True) for r in chosen]
-        return envelope(page(items, offset, "series", more_int=False))
+        def action(p: dict[str, str], token: AccessToken, u: User, offset: int, now: float) -> Response:
+            recs = list(world.records_for(u, (kind,), now))
+            chosen = window(p, recs, lambda r: int(r.modified_at))
+            if isinstance(chosen, Response):
+                return chosen
+            chosen.sort(key=lambda r: (r.data["start"], r.id))
+            items = [pick(render(r), p.get("data_fields"), (), nested=True) for r in chosen]
+            return envelope(page(items, offset, "series", more_int=False))
+
+        return action
+
+    getworkouts = series("workout", state.workout)
+    getsummary = series("sleep", state.sleep)
 
     async def notify(request: Request) -> Response:
         """Notify: subscribe (after a HEAD check of the callback), get, list, revoke, with the user's token."""
@@ -590,9 +589,4 @@ def create_app(
         rate_limited=limited,
         unknown_type=unknown_type,
     )
-    app = Starlette(
-        routes=routes,
-        middleware=[Middleware(FaultMiddleware, faults=state.faults, hooks=hooks, stats=state.stats)],
-    )
-    app.state.emulator = state
-    return app
+    return fault_injecting_app(state, routes, hooks)
