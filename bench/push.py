@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import random
 import statistics
@@ -79,6 +80,7 @@ def main() -> None:
     parser.add_argument("--loss", type=float, default=0.05)
     parser.add_argument("--reconcile", type=float, default=60, help="poll interval of a push connection (s)")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
 
     call_command("migrate", verbosity=0)
@@ -174,6 +176,22 @@ def main() -> None:
         print(f"upload -> database delay: median {statistics.median(delays):.1f} s, p90 {q[-1]:.1f} s, "
               f"max {max(delays):.1f} s over {len(delays)} uploads")
     print(f"uploads not in the database after reconciliation: {len(missing)} {missing[:5]}")
+    if args.json:
+        result = {
+            "config": {k: getattr(args, k) for k in ("users", "seconds", "rate", "loss", "reconcile", "seed")},
+            "uploads": len(uploads),
+            "syncs": {"push": by_trigger["webhook"], "poll": by_trigger["scheduled"]},
+            "push_share": by_trigger["webhook"] / max(total, 1),
+            "miss_rate": {slug: stats.miss_rate(slug, since) for slug in KINDS},
+            "dropped_share": {slug: r["counts"].get("dropped", 0) / max(r["notifications"], 1)
+                              for slug, r in push_reports.items()},
+            "delay_s": {"median": statistics.median(delays), "p90": statistics.quantiles(delays, n=10)[-1],
+                        "max": max(delays)} if len(delays) > 1 else None,
+            "missing_uploads": len(missing),
+        }
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.json}")
     for server in emulators.values():
         server.stop()
     app.shutdown()
