@@ -353,7 +353,6 @@ def create_app(
         world, OAuthServer(QUIRKS, clock, client_id, client_secret), limiter, page_size, webhook_ttl=webhook_ttl
     )
     token_windows: dict[str, RollingWindow] = {}
-    user_list = [(u.username, u.partner_user_id) for u in world.users]
 
     def too_many(counter: RollingWindow, tier: str, now: float) -> Response:
         reset = counter.reset_at(now)
@@ -461,7 +460,7 @@ def create_app(
 
     async def authorize(request: Request) -> Response:
         return await authorize_endpoint(
-            request, state.oauth, user_list, "Oura", lambda f, c: detail(f"Invalid {f}", 400)
+            request, state.oauth, state.consent_users, "Oura", lambda f, c: detail(f"Invalid {f}", 400)
         )
 
     def oauth_error(error: str, description: str, status: int = 400) -> JSONResponse:

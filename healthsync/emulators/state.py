@@ -60,6 +60,11 @@ class EmulatorState:
     def users(self) -> list[dict[str, str]]:
         return [{"username": u.username, "partner_user_id": u.partner_user_id} for u in self.world.users]
 
+    @property
+    def consent_users(self) -> list[tuple[str, str]]:
+        """(username, partner user id) pairs, as the consent page lists them."""
+        return [(u.username, u.partner_user_id) for u in self.world.users]
+
     def user(self, ref: str | int) -> User:
         return self.world.user(ref)
 

@@ -347,7 +347,6 @@ def create_app(
         FixedWindow("read_daily", limits[3], 86400),
     )
     state = StravaState(world, OAuthServer(QUIRKS, clock, client_id, client_secret), limiter, page_size)
-    user_list = [(u.username, u.partner_user_id) for u in world.users]
 
     def limit_headers(now: float) -> dict[str, str]:
         c = limiter.counters
@@ -425,7 +424,7 @@ def create_app(
 
     async def authorize(request: Request) -> Response:
         return await authorize_endpoint(
-            request, state.oauth, user_list, "Strava", lambda f, c: bad_request("Application", f, c)
+            request, state.oauth, state.consent_users, "Strava", lambda f, c: bad_request("Application", f, c)
         )
 
     async def token(request: Request) -> Response:

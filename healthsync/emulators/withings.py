@@ -322,7 +322,6 @@ def create_app(
     )
     limiter = RateLimiter(FixedWindow("app_per_minute", rate_limit, 60))
     state = WithingsState(world, OAuthServer(QUIRKS, clock, client_id, client_secret), limiter, page_size)
-    user_list = [(u.username, u.partner_user_id) for u in world.users]
     nonces: dict[str, float] = {}
 
     def limited() -> Response:
@@ -567,7 +566,7 @@ def create_app(
         return await authorize_endpoint(
             request,
             state.oauth,
-            user_list,
+            state.consent_users,
             "Withings",
             lambda f, c: Response(f"Invalid {f}", 400, media_type="text/plain"),
         )

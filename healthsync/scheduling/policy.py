@@ -104,7 +104,7 @@ def _tz_hours(connection: Connection, now: dt.datetime) -> float:
 
 
 class FixedIntervalPolicy:
-    """Each partner's ``sync_every`` (or settings' SYNC_INTERVALS[slug]), doubled per consecutive failure."""
+    """Each partner's ``sync_every`` (or ``PROVIDERS[slug]["sync_every_seconds"]``), doubled per consecutive failure."""
 
     def interval(self, connection: Connection) -> dt.timedelta:
         overrides = conf.provider_settings(connection.provider)

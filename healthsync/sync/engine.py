@@ -67,13 +67,14 @@ def _run(provider: Provider, connection: Connection, lease: Lease, run: SyncRun,
         run.outcome, run.error = SyncRun.Outcome.REVOKED, "the connection needs the user to reconnect"
         return
     session = PartnerSession(provider, connection, lease)
-    failures, retry_at = [], None
+    failures, retry_at, tried = [], None, 0
     for endpoint in provider.endpoints():
         if not granted(endpoint, connection):
             run.details[endpoint.name] = {"skipped": "scope not granted"}
             continue
         if not plan.wants(endpoint, run.trigger):
             continue  # a webhook sync fetches what was notified
+        tried += 1
         try:
             _sync_endpoint(provider, session, endpoint, run, plan)
         except TokenRevoked as exc:
@@ -88,7 +89,6 @@ def _run(provider: Provider, connection: Connection, lease: Lease, run: SyncRun,
         finally:
             run.requests = session.requests
     if run.outcome == SyncRun.Outcome.RUNNING:
-        tried = sum(1 for e in provider.endpoints() if granted(e, connection) and plan.wants(e, run.trigger))
         run.outcome = (
             SyncRun.Outcome.SUCCESS if not failures
             else SyncRun.Outcome.FAILED if len(failures) == tried
